@@ -1,0 +1,5 @@
+"""Allow ``python -m netsentry``."""
+
+from netsentry.cli import main
+
+main()
