@@ -67,7 +67,7 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         if self._head:
             out = self._head if size < 0 else self._head[:size]
             self._head = self._head[len(out) :]
@@ -93,6 +93,7 @@ class CaptureReader:
         self.compressed = False
         self.truncated = False
         self.linktypes: set[int] = set()
+        self._buf: _Buffer | None = None
         self._raw = raw
         self._close_raw = close_raw
         head = _read_at_least(raw, 4)
@@ -132,13 +133,21 @@ class CaptureReader:
                 yield from self._pcapng_frames()
         except (OSError, EOFError, zlib.error) as exc:
             # gzip raises EOFError on a cut-off member and BadGzipFile on garbage.
-            self.truncated = True
-            self.warnings.append(f"{self.name}: read error after {self.bytes_read} bytes: {exc}")
+            self._read_error(exc)
+            return
+        # _Buffer keeps a read error to itself so the whole records read before it
+        # are still yielded (a truncated .gz used to lose its whole last chunk).
+        if self._buf is not None and self._buf.error is not None:
+            self._read_error(self._buf.error)
+
+    def _read_error(self, exc: BaseException) -> None:
+        self.truncated = True
+        self.warnings.append(f"{self.name}: read error after {self.bytes_read} bytes: {exc}")
 
     # -- classic pcap -------------------------------------------------------------
 
     def _pcap_frames(self) -> Iterator[Frame]:
-        buf = _Buffer(self._inner)
+        buf = self._buf = _Buffer(self._inner)
         if not buf.ensure(24):
             self._warn_truncated("the pcap file header", 0, 24, buf.available())
             return
@@ -184,12 +193,13 @@ class CaptureReader:
                 end = pos + 16 + incl
             buf.pos = end
             offset += 16 + incl
-            yield (sec * 1_000_000_000 + frac * ns_per_tick, linktype, data_buf[pos + 16 : end], orig)
+            ts = sec * 1_000_000_000 + frac * ns_per_tick
+            yield (ts, linktype, data_buf[pos + 16 : end], orig)
 
     # -- pcapng -------------------------------------------------------------------
 
     def _pcapng_frames(self) -> Iterator[Frame]:
-        buf = _Buffer(self._inner)
+        buf = self._buf = _Buffer(self._inner)
         offset = 0
         endian = "<"
         # per interface of the current section: (linktype, (multiplier, divisor) to ns, offset ns)
@@ -254,6 +264,9 @@ class CaptureReader:
                 if not interfaces:
                     self._corrupt(offset, "simple packet block before any interface")
                     return
+                if len(body) < 4:  # a 12-byte block has no length field: struct.error
+                    self._corrupt(offset, "simple packet block too short")
+                    return
                 (orig,) = struct.unpack(endian + "I", body[:4])
                 linktype = interfaces[0][0]
                 yield (last_ts, linktype, body[4 : 4 + min(orig, len(body) - 4)], orig)
@@ -263,6 +276,8 @@ class CaptureReader:
     # -- shared helpers -------------------------------------------------------------
 
     def _warn_truncated(self, what: str, offset: int, needed: int, available: int) -> None:
+        if self._buf is not None and self._buf.error is not None:
+            return  # the data ended because of a read error; frames() reports that instead
         self.truncated = True
         self.warnings.append(
             f"{self.name}: file truncated in {what} at byte offset {offset} "
@@ -301,8 +316,8 @@ def _parse_idb(body: bytes, endian: str) -> tuple[int, int, int, int]:
     while pos + 4 <= len(body):
         code, length = struct.unpack(endian + "HH", body[pos : pos + 4])
         value = body[pos + 4 : pos + 4 + length]
-        if code == 0:
-            break
+        if code == 0 or len(value) < length:
+            break  # end of options, or an option cut off by the block end (value[0] would raise)
         if code == 9 and length >= 1:  # if_tsresol
             tsresol = value[0]
         elif code == 14 and length >= 8:  # if_tsoffset, seconds
@@ -320,13 +335,15 @@ def _parse_idb(body: bytes, endian: str) -> tuple[int, int, int, int]:
 class _Buffer:
     """A growable read buffer over a stream: whole records are sliced out of it."""
 
-    __slots__ = ("data", "eof", "pos", "stream")
+    __slots__ = ("data", "eof", "error", "pos", "stream")
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.data = b""
         self.pos = 0
         self.eof = False
+        # A read error ends the data like EOF, but what was read before it is kept.
+        self.error: BaseException | None = None
 
     def available(self) -> int:
         return len(self.data) - self.pos
@@ -338,7 +355,13 @@ class _Buffer:
         parts = [self.data[self.pos :]]
         have = len(parts[0])
         while have < n and not self.eof:
-            chunk = self.stream.read(max(CHUNK, n - have))
+            try:
+                chunk = self.stream.read(max(CHUNK, n - have))
+            except (OSError, EOFError, zlib.error) as exc:
+                # Raising here would drop the parts already read in this loop.
+                self.error = exc
+                self.eof = True
+                break
             if not chunk:
                 self.eof = True
                 break
@@ -364,10 +387,14 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         if self._head:
             out, self._head = self._head, b""
             return out
+        if isinstance(self._stream, gzip.GzipFile):
+            # read1: GzipFile.read(n) loops inside its BufferedReader and discards
+            # everything decompressed so far when a cut-off member raises EOFError.
+            return self._stream.read1(size)
         return self._stream.read(size)
 
 

@@ -29,10 +29,16 @@ from rich.progress import (
 )
 
 from netsentry import __version__
+from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
+from netsentry.cli_rules import rules_app
 from netsentry.engine import analyze as run_analysis
-from netsentry.errors import ExitCode, NetsentryError
-from netsentry.report import render_summary, safe_text
+from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
+from netsentry.eve import alert_event, alert_line
+from netsentry.intel import IntelSet, load_indicator_file
+from netsentry.report import render_findings, render_summary, safe_text
+from netsentry.ruleload import RuleFileError, load_rules
+from netsentry.rules import RuleSet
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 findings at or above --fail-on; 2 usage error or invalid "
@@ -54,6 +60,7 @@ class OutputFormat(enum.StrEnum):
 
     table = "table"
     json = "json"
+    eve = "eve"
 
 
 def _version(value: bool) -> None:
@@ -82,15 +89,30 @@ def _fail(exc: NetsentryError) -> typer.Exit:
     return typer.Exit(int(exc.exit_code))
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _atomic_output(path: Path | None) -> Iterator[TextIO]:
-    """Stdout, or a file that appears whole or not at all (written beside, then renamed)."""
+    """Stdout, or a file that appears whole or not at all (written beside, then renamed).
+
+    Special files (a FIFO, /dev/stdout, a device) are written in place: renaming over
+    them would replace the device node instead of writing to it.
+    """
     if path is None or str(path) == "-":
         yield sys.stdout
+        return
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as handle:
+            yield handle
         return
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600; honour the umask
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
         os.replace(tmp, path)
@@ -134,6 +156,54 @@ class _ProgressBar:
             self._progress.stop()
 
 
+def _decoder_list(text: str) -> list[str] | None:
+    """Parse --decoders: None means decide from the rules and the report."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if value == "all":
+        return list(PROTOCOLS)
+    if value == "none":
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PROTOCOLS]
+    if unknown:
+        raise UsageError(
+            f"--decoders: unknown decoder {', '.join(unknown)} (known: {', '.join(PROTOCOLS)})"
+        )
+    return names
+
+
+def _load_ruleset(
+    no_rules: bool, rule_files: list[Path] | None, sets: list[str] | None
+) -> RuleSet | None:
+    if no_rules:
+        if sets:
+            raise UsageError("--set needs rules; it cannot be combined with --no-rules")
+        return None
+    return load_rules(rule_files or None, sets or ())
+
+
+def _load_intel(files: list[Path] | None) -> IntelSet | None:
+    if not files:
+        return None
+    merged = IntelSet()
+    for path in files:
+        try:
+            load_indicator_file(path, into=merged)
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return merged
+
+
+def _report_rule_errors(exc: RuleFileError) -> typer.Exit:
+    err = _stderr()
+    for line in exc.errors:
+        err.print(safe_text(line), style="red")
+    err.print(safe_text(f"error: {len(exc.errors)} problem(s) in rule files; nothing analyzed"))
+    return typer.Exit(int(ExitCode.USAGE))
+
+
 @app.command(epilog=EXIT_CODES_HELP)
 def analyze(
     pcaps: Annotated[
@@ -147,15 +217,58 @@ def analyze(
     ],
     output_format: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", help="Report format.", case_sensitive=False),
+        typer.Option(
+            "--format",
+            "-f",
+            help="Report format: table, json (summary) or eve.",
+            case_sensitive=False,
+        ),
     ] = OutputFormat.table,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
+        ),
+    ] = None,
+    rule_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            metavar="FILE",
+            help="Rule file (repeatable; default: the packaged rules.yaml).",
+        ),
+    ] = None,
+    no_rules: Annotated[
+        bool, typer.Option("--no-rules", help="Run no detections: traffic summary only.")
+    ] = False,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="RULE.KEY=VALUE",
+            help="Override a rule key, e.g. brute-force-ftp.count=10 (repeatable).",
+        ),
+    ] = None,
+    intel_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--intel",
+            metavar="FILE",
+            help="Local indicator list (IPs, CIDRs, domains, URLs, hashes; repeatable).",
+        ),
     ] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
+    decoders: Annotated[
+        str,
+        typer.Option(
+            "--decoders",
+            help="Application decoders to run: 'auto' (what the rules and report need), 'all', "
+            f"'none', or a comma-separated list of {', '.join(PROTOCOLS)}.",
+        ),
+    ] = "auto",
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not print warnings to stderr.")
     ] = False,
@@ -163,10 +276,23 @@ def analyze(
     """Analyze captures and report what is in them."""
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
+        protocols = _decoder_list(decoders)
+        ruleset = _load_ruleset(no_rules, rule_files, sets)
+        intel = _load_intel(intel_files)
         try:
-            result = run_analysis(pcaps, progress=bar.update, on_open=bar.start)
+            result = run_analysis(
+                pcaps,
+                progress=bar.update,
+                on_open=bar.start,
+                protocols=protocols,
+                rules=ruleset,
+                intel=intel,
+                app_report=output_format is not OutputFormat.eve,
+            )
         finally:
             bar.stop()
+    except RuleFileError as exc:
+        raise _report_rule_errors(exc) from None
     except NetsentryError as exc:
         raise _fail(exc) from None
     summary = result.summary
@@ -174,10 +300,22 @@ def analyze(
         err = _stderr()
         for warning in summary.warnings():
             err.print(safe_text(f"warning: {warning}"), style="yellow")
+        for problem, count in result.detector_errors.items():
+            err.print(
+                safe_text(f"warning: detector failed {count} time(s): {problem}"), style="yellow"
+            )
     try:
         with _atomic_output(output) as handle:
-            if output_format is OutputFormat.json:
-                json.dump(summary.to_dict(), handle, indent=2)
+            if output_format is OutputFormat.eve:
+                for finding in result.findings:
+                    handle.write(alert_line(finding))
+                    handle.write("\n")
+            elif output_format is OutputFormat.json:
+                data = summary.to_dict()
+                data["flows"] = result.flow_counters
+                data["app"] = result.app.to_dict()
+                data["findings"] = [alert_event(f) for f in result.findings]
+                json.dump(data, handle, indent=2)
                 handle.write("\n")
             else:
                 to_terminal = handle is sys.stdout and sys.stdout.isatty()
@@ -187,11 +325,17 @@ def analyze(
                     width=None if to_terminal else 120,
                     no_color=not to_terminal,
                 )
-                console.print(render_summary(summary))
+                console.print(render_summary(summary, result.app))
+                if ruleset is not None:
+                    for part in render_findings(result.findings):
+                        console.print(part)
     except OSError as exc:
         raise _fail(NetsentryError(f"{output}: cannot write ({exc.strerror or exc})")) from None
-    if result.damaged:
+    if result.partial:
         raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

@@ -513,7 +513,9 @@ class Decoder:
 
     # -- transport layer ------------------------------------------------------------
 
-    def _transport(self, pkt: Packet, proto: int, data: bytes, off: int, end: int, depth: int) -> None:
+    def _transport(
+        self, pkt: Packet, proto: int, data: bytes, off: int, end: int, depth: int
+    ) -> None:
         pkt.proto = proto
         if proto == 6:
             if end - off < 20:
@@ -540,12 +542,12 @@ class Decoder:
             sport, dport, ulen = _HHH(data, off)
             pkt.sport = sport
             pkt.dport = dport
-            if 8 <= ulen and off + ulen < end:
+            if ulen >= 8 and off + ulen < end:
                 end = off + ulen  # drop Ethernet padding
             if dport == 4789 and depth < MAX_DEPTH and end - off >= 16 and data[off + 8] & 0x08:
                 pkt.tunnels = (*pkt.tunnels, "VXLAN")
                 self._reset_ip(pkt)
-                self._ether(pkt, data[: end], off + 16, depth + 1)
+                self._ether(pkt, data[:end], off + 16, depth + 1)
                 return
             pkt.payload = data[off + 8 : end]
         elif proto == 1 or proto == 58:
@@ -575,9 +577,15 @@ class Decoder:
             pkt.payload = data[off:end]
 
     def _reset_ip(self, pkt: Packet) -> None:
-        """Forget the outer IP header before decoding a tunnel's inner packet."""
+        """Forget the outer IP header before decoding a tunnel's inner packet.
+
+        Addresses and ports are cleared too: an inner frame that is not IP (ARP in
+        VXLAN) must not keep the tunnel endpoints as if they were its own.
+        """
         pkt.family = 0
         pkt.proto = -1
+        pkt.src = pkt.dst = b""
+        pkt.sport = pkt.dport = 0
 
     def _gre(self, pkt: Packet, data: bytes, off: int, end: int, depth: int) -> None:
         if end - off < 4:

@@ -1,24 +1,36 @@
-"""The analysis pass: captures -> frames -> packets -> summary (and, later, detectors).
+"""The analysis pass: captures -> packets -> flows/streams -> app events -> detectors -> findings.
 
-``analyze()`` is the library entry point behind ``netsentry analyze``; it takes
+``analyze()`` is the library entry point behind ``netsentry analyze``: it takes
 paths (or ``-`` for stdin), streams every frame once, and returns the result.
 Several captures are merged by timestamp into one stream, so a conversation
 split across files is seen in order.
+
+Only the application decoders something needs are run: those whose records a
+loaded rule looks at, plus all of them when the report shows application
+tables (DESIGN: pay only for what the rules and reports ask).
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from netsentry.applayer import PROTOCOLS, AppLayer
+from netsentry.appsummary import AppSummary
 from netsentry.capture import CaptureReader, Frame, open_capture
 from netsentry.decode import Decoder
+from netsentry.detectors import Detection
 from netsentry.errors import UsageError
+from netsentry.fields import Ctx
+from netsentry.findings import Finding
+from netsentry.flows import Flow, FlowConfig, FlowTable
+from netsentry.intel import IntelSet
 from netsentry.model import Packet
+from netsentry.rules import RuleSet
 from netsentry.summary import CaptureInfo, Summary
 
 ProgressCallback = Callable[[int], None]
@@ -26,17 +38,40 @@ ProgressCallback = Callable[[int], None]
 
 PROGRESS_EVERY = 8192  # packets between progress callbacks: cheap, still smooth
 
+# Which decoders produce each app-layer record type rules can name.
+RECORD_DECODERS: dict[str, tuple[str, ...]] = {
+    "http": ("http",),
+    "dns": ("dns",),
+    "tls": ("tls",),
+    "irc": ("irc",),
+    "smtp": ("smtp",),
+    "ftp": ("ftp",),
+    "ssh": ("ssh",),
+    "auth": ("ftp", "smtp", "pop3", "imap", "telnet", "http", "ssh"),
+}
+
 
 @dataclass
 class AnalysisResult:
     """Everything one run produced."""
 
     summary: Summary
+    app: AppSummary
+    flow_counters: dict[str, int]
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: int = 0
+    detector_errors: dict[str, int] = field(default_factory=dict)
+    decoders: list[str] = field(default_factory=list)
 
     @property
     def damaged(self) -> bool:
         """True when some input was cut short or corrupt (the run is partial)."""
         return any(c.truncated for c in self.summary.captures)
+
+    @property
+    def partial(self) -> bool:
+        """True when input was damaged or a detector failed."""
+        return self.damaged or bool(self.detector_errors)
 
 
 def _frame_key(frame: Frame) -> int:
@@ -90,24 +125,97 @@ def open_all(
     return [stack.enter_context(open_capture(p, stdin=stdin)) for p in paths]
 
 
+def decoders_needed(detection: Detection | None, app_report: bool) -> list[str]:
+    """Application decoders to run: what the rules read, and all of them for the report."""
+    if app_report:
+        return list(PROTOCOLS)
+    names: set[str] = set()
+    if detection is not None:
+        for record in detection.records:
+            names.update(RECORD_DECODERS.get(record, ()))
+    return [n for n in PROTOCOLS if n in names]
+
+
 def analyze(
     paths: Sequence[str | os.PathLike[str]],
     *,
     stdin: BinaryIO | None = None,
     progress: ProgressCallback | None = None,
     on_open: Callable[[list[CaptureReader]], None] | None = None,
+    protocols: Iterable[str] | None = None,
+    rules: RuleSet | None = None,
+    intel: IntelSet | None = None,
+    flow_config: FlowConfig | None = None,
+    app_report: bool = True,
+    engine: str = "auto",
 ) -> AnalysisResult:
-    """Analyze the captures at ``paths`` as one timestamp-ordered stream."""
+    """Analyze the captures at ``paths`` as one timestamp-ordered stream.
+
+    ``rules``: detections to run (None: none). ``protocols`` names the application
+    decoders to run; None decides from the rules and ``app_report``.
+    """
     summary = Summary()
     decoder = Decoder()
+    detection = Detection(rules, intel, engine) if rules is not None else None
+    wanted = list(protocols) if protocols is not None else decoders_needed(detection, app_report)
+    app = AppLayer(wanted)
+    apps = AppSummary()
+    findings: list[Finding] = []
+    last: list[int] = [0, 0]  # ts and number of the latest packet, for end-of-flow events
+    wants = detection.wants if detection is not None else (lambda record: False)
+    evaluate = detection.evaluate if detection is not None else None
+
+    def flow_ended(flow: Flow) -> None:
+        for event in app.on_flow_end(flow, last[0], last[1]):
+            apps.add(event)
+            if evaluate is not None and wants(event.proto):
+                findings.extend(evaluate(event.proto, Ctx(None, flow, event.direction, event)))
+        if evaluate is not None and wants("flow"):
+            findings.extend(evaluate("flow", Ctx(None, flow, 0)))
+
+    if evaluate is not None and wants("stream"):
+        current: list[Packet | None] = [None]
+
+        def stream_chunk(flow: Flow, direction: int, data: bytes) -> None:
+            assert evaluate is not None
+            findings.extend(evaluate("stream", Ctx(current[0], flow, direction, None, data)))
+
+        app.stream_sink = stream_chunk
+    else:
+        current = [None]
+
+    flows = FlowTable(flow_config, on_end=flow_ended)
+    packet_rules = wants("packet")
     with ExitStack() as stack:
         readers = open_all(paths, stack, stdin)
         if on_open is not None:
             on_open(readers)
         infos = [CaptureInfo(r.name, r.format, r.compressed, []) for r in readers]
         add = summary.add
+        lookup = flows.lookup
+        on_packet = app.on_packet if app.active else None
+        add_event = apps.add
         for pkt in packets(readers, decoder, infos, progress):
             add(pkt)
+            if not pkt.family or pkt.fragment:
+                continue
+            last[0] = pkt.ts
+            last[1] = pkt.num
+            flow, direction = lookup(pkt)
+            if packet_rules and evaluate is not None:
+                found = evaluate("packet", Ctx(pkt, flow, direction))
+                if found:
+                    findings.extend(found)
+            if on_packet is not None:
+                current[0] = pkt
+                for event in on_packet(flow, direction, pkt):
+                    add_event(event)
+                    if evaluate is not None and wants(event.proto):
+                        findings.extend(
+                            evaluate(event.proto, Ctx(pkt, flow, event.direction, event))
+                        )
+        current[0] = None
+        flows.flush()
         decoder.defrag.flush()
         for info, reader in zip(infos, readers, strict=True):
             info.linktypes = sorted(reader.linktypes)
@@ -116,4 +224,11 @@ def analyze(
         summary.captures = infos
     summary.skipped = decoder.skipped
     summary.fragments = decoder.defrag.counters
-    return AnalysisResult(summary)
+    apps.flows = app.flows_by_proto
+    apps.anomalies = app.anomalies
+    findings.sort(key=Finding.sort_key)
+    result = AnalysisResult(summary, apps, dict(flows.counters), findings, decoders=wanted)
+    if detection is not None:
+        result.suppressed = sum(detection.suppression.suppressed.values())
+        result.detector_errors = dict(detection.errors)
+    return result

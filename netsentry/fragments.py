@@ -86,46 +86,68 @@ class Defragmenter:
                 self.counters["conflicting_end"] += 1
             if entry.end < 0:
                 entry.end = offset + len(data)
-        if offset in entry.pieces:
-            old = entry.pieces[offset]
-            if old[: len(data)] != data[: len(old)]:
-                self.counters["overlap_differs"] += 1
-            else:
-                self.counters["duplicate"] += 1
-            if len(data) <= len(old):
-                return self._complete(key, entry)
-            data = data[len(old) :]  # first data wins: keep only the new tail
-            offset += len(old)
-        entry.pieces[offset] = data
-        entry.size += len(data)
-        self._bytes += len(data)
+        added = self._insert(entry, offset, data)
+        entry.size += added
+        self._bytes += added
         while self._bytes > self.max_bytes and self._pending:
             self._evict_oldest()
         if key not in self._pending:
             return None
         return self._complete(key, entry)
 
-    def _complete(self, key: tuple[bytes, bytes, int, int], entry: _Pending) -> tuple[int, bytes] | None:
+    def _insert(self, entry: _Pending, offset: int, data: bytes) -> int:
+        """Store the bytes of ``data`` no earlier fragment covered; return how many.
+
+        Pieces are kept disjoint so that "first data wins" holds by arrival order
+        whatever the offsets. (Trimming only against a piece at the same offset let
+        a longer retransmission overwrite a later piece and double-count its bytes,
+        and let a later fragment at a lower offset win over earlier data.)
+        """
+        stop = offset + len(data)
+        hits = sorted((o, p) for o, p in entry.pieces.items() if o < stop and o + len(p) > offset)
+        if not hits:
+            if data:
+                entry.pieces[offset] = data
+            return len(data)
+        differs = False
+        added = 0
+        pos = offset  # first byte of data not yet stored or compared
+        for o, p in hits:
+            lo, hi = max(o, offset), min(o + len(p), stop)
+            if p[lo - o : hi - o] != data[lo - offset : hi - offset]:
+                differs = True
+            if lo > pos:
+                entry.pieces[pos] = data[pos - offset : lo - offset]
+                added += lo - pos
+            pos = max(pos, hi)
+        if pos < stop:
+            entry.pieces[pos] = data[pos - offset :]
+            added += stop - pos
+        if differs:
+            self.counters["overlap_differs"] += 1
+        if added == 0 and not differs:
+            self.counters["duplicate"] += 1  # a plain retransmission of data we hold
+        else:
+            self.counters["overlap"] += 1
+        return added
+
+    def _complete(
+        self, key: tuple[bytes, bytes, int, int], entry: _Pending
+    ) -> tuple[int, bytes] | None:
         if entry.end < 0 or entry.proto < 0:
             return None
         parts: list[bytes] = []
         pos = 0
-        overlapped = False
-        for off in sorted(entry.pieces):
-            piece = entry.pieces[off]
+        for off in sorted(entry.pieces):  # disjoint, see _insert
             if off > pos:
                 return None  # a hole: wait for more
-            if off < pos:
-                overlapped = True
-                piece = piece[pos - off :]  # earlier data wins
+            piece = entry.pieces[off]
             parts.append(piece)
             pos += len(piece)
             if pos >= entry.end:
                 break
         if pos < entry.end:
             return None
-        if overlapped:
-            self.counters["overlap"] += 1
         self._drop(key)
         self.counters["reassembled"] += 1
         return entry.proto, b"".join(parts)[: entry.end]

@@ -39,7 +39,10 @@ class TopTable:
             entry[1] += nbytes
 
     def _prune(self) -> None:
-        keep = self.max_keys // 2
+        # Keep the top quarter by bytes and the top quarter by packets: at most half the
+        # table survives even when the two rankings share no key, so a prune always frees
+        # room for max_keys/2 new keys (amortized O(log n) per insert, never per packet).
+        keep = max(1, self.max_keys // 4)
         items = self.counts.items()
         by_bytes = sorted(items, key=lambda kv: kv[1][1], reverse=True)[:keep]
         by_packets = sorted(items, key=lambda kv: kv[1][0], reverse=True)[:keep]

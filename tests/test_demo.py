@@ -12,7 +12,9 @@ DEMO = ROOT / "netsentry" / "data" / "demo.pcap"
 
 
 def _generator() -> object:
-    spec = importlib.util.spec_from_file_location("make_demo_pcap", ROOT / "tests/data/make_demo_pcap.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_demo_pcap", ROOT / "tests/data/make_demo_pcap.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

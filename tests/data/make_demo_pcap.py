@@ -17,9 +17,9 @@ from pathlib import Path
 
 import dpkt
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from factories import (
+from tests.factories import (
     ether,
     icmp_echo,
     ip4,

@@ -1,0 +1,206 @@
+"""``netsentry rules``: list, validate, explain and test detection rules, and list fields.
+
+Thin like :mod:`netsentry.cli`: loading, validation and example runs live in
+:mod:`netsentry.ruleload` and :mod:`netsentry.ruletest`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from netsentry.errors import ExitCode
+from netsentry.fields import FIELDS
+from netsentry.report import safe_text
+from netsentry.ruleload import RuleFileError, load_rules
+from netsentry.rules import (
+    CATEGORIES,
+    RULE_KINDS,
+    IntelRule,
+    MatchRule,
+    Rule,
+    RuleSet,
+    ThresholdRule,
+)
+from netsentry.ruletest import rules_without_examples, run_examples
+
+rules_app = typer.Typer(
+    help="List, validate, explain and test detection rules.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+FilesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--rules",
+        "-r",
+        metavar="FILE",
+        help="Rule file (repeatable; default: the packaged rules.yaml).",
+    ),
+]
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _load(files: list[Path] | None) -> RuleSet:
+    try:
+        return load_rules(files or None)
+    except RuleFileError as exc:
+        err = _err()
+        for line in exc.errors:
+            err.print(safe_text(line), style="red")
+        err.print(safe_text(f"error: {len(exc.errors)} problem(s) in rule files"))
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+
+
+def _main_field(rule: Rule) -> str:
+    if isinstance(rule, ThresholdRule):
+        return rule.field or rule.distinct or (rule.where[0].field if rule.where else rule.record)
+    if isinstance(rule, MatchRule):
+        return rule.field or (rule.where[0].field if rule.where else "")
+    if isinstance(rule, IntelRule):
+        return ", ".join(rule.fields)
+    return ""
+
+
+@rules_app.command("list")
+def list_rules(files: FilesOption = None) -> None:
+    """Show every rule: id, sid, kind, category, severity, field."""
+    ruleset = _load(files)
+    table = Table(
+        title=f"{len(ruleset.rules)} rules from {', '.join(ruleset.files)}", title_justify="left"
+    )
+    for column in ("id", "sid", "kind", "category", "severity", "field"):
+        table.add_column(column, justify="right" if column == "sid" else "left")
+    for rule in ruleset.rules:
+        table.add_row(
+            safe_text(rule.id + ("" if rule.enabled else " (disabled)")),
+            str(rule.sid),
+            rule.kind,
+            safe_text(rule.category),
+            safe_text(rule.severity),
+            safe_text(_main_field(rule)),
+        )
+    _out().print(table)
+
+
+@rules_app.command("validate")
+def validate(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Rule files to check.")],
+) -> None:
+    """Check rule files; print every problem as path:line:col and exit 2 if any."""
+    ruleset = _load(files)
+    _out().print(f"ok: {len(ruleset.rules)} rules in {len(files)} file(s)")
+
+
+@rules_app.command("explain")
+def explain(
+    rule_id: Annotated[str, typer.Argument(metavar="ID", help="Rule id.")],
+    files: FilesOption = None,
+) -> None:
+    """Show a rule, what its keys and fields mean, and its examples."""
+    ruleset = _load(files)
+    rule = ruleset.by_id(rule_id)
+    if rule is None:
+        _err().print(safe_text(f"error: no rule with id '{rule_id}'"), style="red")
+        raise typer.Exit(int(ExitCode.USAGE))
+    out = _out()
+    head = Text(f"{rule.id}", style="bold")
+    label = CATEGORIES[rule.category]
+    head.append(f"  sid {rule.sid}  {rule.kind}  {rule.category} ({label})  {rule.severity}")
+    out.print(head)
+    out.print(safe_text(rule.title))
+    if rule.description:
+        out.print(safe_text(rule.description))
+    if rule.origin is not None:
+        out.print(safe_text(f"defined at {rule.origin}"), style="dim")
+    table = Table(title="keys", title_justify="left")
+    table.add_column("key")
+    table.add_column("value")
+    table.add_column("meaning")
+    cls = RULE_KINDS[rule.kind]
+    docs = {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+    for key, value in rule.keys().items():
+        if key == "examples" or value in ((), "", None):
+            continue
+        table.add_row(key, safe_text(_show(value)), safe_text(docs.get(key, "")))
+    out.print(table)
+    fields = (
+        [_main_field(rule)]
+        if isinstance(rule, (MatchRule, ThresholdRule))
+        else list(getattr(rule, "fields", ()))
+    )
+    fields += [c.field for c in getattr(rule, "where", ())]
+    for name in dict.fromkeys(f for f in fields if f in FIELDS):
+        spec = FIELDS[name]
+        out.print(safe_text(f"field {name} ({spec.record}, {spec.type}): {spec.doc}"))
+    for title, items in (
+        ("must match", rule.examples.match),
+        ("must not match", rule.examples.no_match),
+    ):
+        for item in items:
+            out.print(safe_text(f"example ({title}): {item}"))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(_show(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = {
+            k: v
+            for k, v in dataclasses.asdict(value).items()
+            if v not in ((), "", None) and k != "pos"
+        }
+        return ", ".join(f"{k}={v}" for k, v in parts.items())
+    return str(value)
+
+
+@rules_app.command("test")
+def test_rules(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="[FILE...]", help="Rule files (default: the packaged rules.yaml)."),
+    ] = None,
+) -> None:
+    """Run every rule's examples; exit 1 if one fails or a rule has no example."""
+    ruleset = _load(files)
+    results = run_examples(ruleset)
+    out = _out()
+    failures = [r for r in results if not r.ok]
+    for result in failures:
+        want = "match" if result.expected else "not match"
+        why = f" ({result.reason})" if result.reason else ""
+        out.print(
+            safe_text(f"FAIL {result.rule.id}: {result.example!r} should {want}{why}"), style="red"
+        )
+    missing = rules_without_examples(ruleset)
+    for rule in missing:
+        out.print(safe_text(f"FAIL {rule.id}: no 'examples: match:' given"), style="red")
+    passed = len(results) - len(failures)
+    out.print(f"{passed} passed, {len(failures) + len(missing)} failed")
+    if failures or missing:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@rules_app.command("fields")
+def list_fields() -> None:
+    """Every field a rule can name, its record type and meaning."""
+    table = Table(title=f"{len(FIELDS)} fields", title_justify="left")
+    for column in ("field", "record", "type", "meaning"):
+        table.add_column(column)
+    for spec in FIELDS.values():
+        table.add_row(spec.name, spec.record, spec.type, spec.doc)
+    _out().print(table)

@@ -1,0 +1,512 @@
+"""Detectors: one per rule kind, each turning records into findings.
+
+The engine hands every record — a packet, an application event, a stream chunk,
+a flow that ended — to :class:`Detection`, which routes it by record type to the
+detectors that have rules for that type. Match rules on the same field (and
+transforms) share one :class:`~netsentry.matchers.PatternSet`, so a field is
+scanned once however many rules look at it. ``DETECTORS`` maps a rule kind to
+its detector class.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from netsentry.conditions import CidrSet, compile_condition
+from netsentry.fields import Ctx, FieldSpec, resolve
+from netsentry.findings import Finding
+from netsentry.intel import IntelSet, normalize_domain
+from netsentry.matchers import PatternSet, apply_transforms, literal_pattern, match_span, to_bytes
+from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
+
+STREAM_OVERLAP = 512  # bytes of the previous chunk kept so stream matches can span chunks
+SNIPPET = 48  # bytes of context either side of a match in the evidence
+
+
+def rule_record(rule: Rule) -> str:
+    """The record type a rule is evaluated on (validated to be unique at load)."""
+    names: list[str] = []
+    if isinstance(rule, ThresholdRule) and rule.record:
+        return rule.record
+    if isinstance(rule, (MatchRule, ThresholdRule)):
+        names = [rule.field, *(c.field for c in rule.where)]
+        if isinstance(rule, ThresholdRule) and rule.distinct:
+            names.append(rule.distinct)
+    elif isinstance(rule, IntelRule):
+        names = [*rule.fields, *(c.field for c in rule.where)]
+    for name in names:
+        spec = resolve(name) if name else None
+        if spec is not None and spec.record != "any":
+            return spec.record
+    return "packet"
+
+
+def snippet(data: bytes, span: tuple[int, int] | None) -> str:
+    """Printable text around a match: bytes outside printable ASCII as \\xNN."""
+    lo, hi = (0, 2 * SNIPPET) if span is None else (max(0, span[0] - SNIPPET), span[1] + SNIPPET)
+    part = data[lo:hi]
+    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in part)
+
+
+class Suppression:
+    """Global and per-rule allowlists: addresses (CIDR) and domains (suffix on labels)."""
+
+    def __init__(self, global_list: Allowlist) -> None:
+        self.global_cidrs = CidrSet(global_list.cidrs)
+        self.global_domains = tuple(normalize_domain(d) for d in global_list.domains)
+        self._rule_cidrs: dict[str, CidrSet] = {}
+        self.suppressed: Counter[str] = Counter()
+
+    def allows(self, rule: Rule, finding: Finding) -> bool:
+        """True when the finding must be dropped."""
+        cidrs = self._rule_cidrs.get(rule.id)
+        if cidrs is None:
+            cidrs = self._rule_cidrs[rule.id] = CidrSet(rule.allowlist.cidrs)
+        for table in (self.global_cidrs, cidrs):
+            if table and (table.contains_packed(finding.src) or table.contains_packed(finding.dst)):
+                self.suppressed[rule.id] += 1
+                return True
+        domains = self.global_domains + tuple(rule.allowlist.domains)
+        if domains:
+            for name in _domains_of(finding):
+                if any(name == d or name.endswith("." + d) for d in domains):
+                    self.suppressed[rule.id] += 1
+                    return True
+        return False
+
+
+def _domains_of(finding: Finding) -> list[str]:
+    event = finding.event
+    if event is None:
+        return []
+    record = event.record
+    names: list[str] = []
+    if event.proto == "http" and record.get("hostname"):
+        names.append(str(record["hostname"]))
+    elif event.proto == "tls" and record.get("sni"):
+        names.append(str(record["sni"]))
+    elif event.proto == "dns":
+        names.extend(str(q.get("rrname", "")) for q in record.get("queries") or ())
+    return [normalize_domain(n) for n in names if n]
+
+
+# -- match rules ---------------------------------------------------------------------
+
+
+@dataclass
+class _Compiled:
+    rule: Rule
+    predicates: list[Callable[[Ctx], bool]]
+    pattern: str
+    nocase: bool
+
+
+def _pattern_of(rule: MatchRule | ThresholdRule) -> tuple[str, bool]:
+    if rule.regex:
+        return rule.regex, rule.nocase
+    return literal_pattern(rule.content), rule.nocase
+
+
+class _FieldGroup:
+    """All match rules on one field with the same transforms: one scan per value."""
+
+    def __init__(self, spec: FieldSpec, transforms: tuple[str, ...], engine: str) -> None:
+        self.spec = spec
+        self.transforms = transforms
+        self.rules: list[_Compiled] = []
+        self.engine = engine
+        self.patterns: PatternSet | None = None
+
+    def build(self) -> None:
+        self.patterns = PatternSet(
+            [(i, c.pattern, c.nocase) for i, c in enumerate(self.rules)], engine=self.engine
+        )
+
+    def values(self, ctx: Ctx) -> list[bytes]:
+        if (
+            self.spec.side is not None
+            and ctx.event is not None
+            and ctx.event.direction != self.spec.side
+        ):
+            return []
+        value = self.spec.get(ctx)
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            data = to_bytes(item)
+            if data:
+                out.append(apply_transforms(data, self.transforms) if self.transforms else data)
+        return out
+
+
+class MatchDetector:
+    """Regex/content rules, grouped per record type and field."""
+
+    def __init__(self, rules: Sequence[MatchRule], engine: str = "auto") -> None:
+        self.groups: dict[str, list[_FieldGroup]] = defaultdict(list)
+        # rules with only 'where' conditions, per record type
+        self.plain: dict[str, list[_Compiled]] = defaultdict(list)
+        index: dict[tuple[str, str, tuple[str, ...]], _FieldGroup] = {}
+        for rule in rules:
+            if not rule.field:
+                preds = [compile_condition(c) for c in rule.where]
+                self.plain[rule_record(rule)].append(_Compiled(rule, preds, "", False))
+                continue
+            spec = resolve(rule.field)
+            assert spec is not None
+            record = rule_record(rule)
+            key = (record, spec.name, rule.transforms)
+            group = index.get(key)
+            if group is None:
+                group = index[key] = _FieldGroup(spec, rule.transforms, engine)
+                self.groups[record].append(group)
+            pattern, nocase = _pattern_of(rule)
+            group.rules.append(
+                _Compiled(rule, [compile_condition(c) for c in rule.where], pattern, nocase)
+            )
+        for groups in self.groups.values():
+            for group in groups:
+                group.build()
+
+    def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
+        """Findings of every match rule on ``record`` for this record."""
+        findings: list[Finding] = []
+        for compiled in self.plain.get(record, ()):
+            if all(p(ctx) for p in compiled.predicates):
+                rule = compiled.rule
+                assert isinstance(rule, MatchRule)
+                if rule.once_per_flow and not _first_in_flow(ctx, rule):
+                    continue
+                evidence = {c.field: _show_value(c, ctx) for c in rule.where}
+                findings.append(Finding.from_ctx(rule, ctx, evidence))
+        for group in self.groups.get(record, ()):
+            assert group.patterns is not None
+            for data in group.values(ctx):
+                for index in group.patterns.scan(data):
+                    compiled = group.rules[index]
+                    if compiled.predicates and not all(p(ctx) for p in compiled.predicates):
+                        continue
+                    rule = compiled.rule
+                    assert isinstance(rule, MatchRule)
+                    if rule.once_per_flow and not _first_in_flow(ctx, rule):
+                        continue
+                    span = match_span(compiled.pattern, compiled.nocase, data)
+                    evidence = {"field": group.spec.name, "match": snippet(data, span)}
+                    findings.append(Finding.from_ctx(rule, ctx, evidence))
+        return findings
+
+
+def _show_value(cond: Any, ctx: Ctx) -> Any:
+    spec = resolve(cond.field)
+    value = spec.get(ctx) if spec is not None else None
+    if isinstance(value, bytes):
+        return snippet(value, None)
+    if isinstance(value, list) and len(value) > 5:
+        return [*value[:5], f"... {len(value)} in all"]
+    return value
+
+
+def _first_in_flow(ctx: Ctx, rule: Rule) -> bool:
+    flow = ctx.flow
+    if flow is None:
+        return True
+    fired = flow.fired
+    if fired is None:
+        fired = flow.fired = set()
+    if rule.id in fired:
+        return False
+    fired.add(rule.id)
+    return True
+
+
+class StreamMatcher:
+    """Match rules on reassembled streams: chunks overlap so matches can span segments.
+
+    A stream rule fires at most once per flow and direction.
+    """
+
+    def __init__(self, groups: list[_FieldGroup]) -> None:
+        self.groups = groups
+
+    def evaluate(self, ctx: Ctx) -> list[Finding]:
+        flow = ctx.flow
+        tails = flow.tails
+        if tails is None:
+            tails = flow.tails = [b"", b""]
+        chunk = ctx.data
+        window = tails[ctx.direction] + chunk
+        tails[ctx.direction] = window[-STREAM_OVERLAP:]
+        findings: list[Finding] = []
+        scan_ctx = Ctx(ctx.pkt, flow, ctx.direction, None, window)
+        for group in self.groups:
+            assert group.patterns is not None
+            for data in group.values(scan_ctx):
+                for index in group.patterns.scan(data):
+                    compiled = group.rules[index]
+                    rule = compiled.rule
+                    key = f"{rule.id}/{ctx.direction}"
+                    fired = flow.fired
+                    if fired is None:
+                        fired = flow.fired = set()
+                    if key in fired:
+                        continue
+                    if compiled.predicates and not all(p(scan_ctx) for p in compiled.predicates):
+                        continue
+                    fired.add(key)
+                    span = match_span(compiled.pattern, compiled.nocase, data)
+                    evidence = {"field": group.spec.name, "match": snippet(data, span)}
+                    findings.append(Finding.from_ctx(rule, scan_ctx, evidence))
+        return findings
+
+
+# -- threshold rules -------------------------------------------------------------------
+
+MAX_KEYS = 100_000  # tracked keys per threshold rule before the least recent is dropped
+
+
+class _ThresholdState:
+    def __init__(self, rule: ThresholdRule, engine: str) -> None:
+        self.rule = rule
+        self.window = int(rule.seconds * 1_000_000_000)
+        self.predicates = [compile_condition(c) for c in rule.where]
+        self.spec = resolve(rule.field) if rule.field else None
+        self.patterns: PatternSet | None = None
+        if rule.field:
+            pattern, nocase = _pattern_of(rule)
+            self.patterns = PatternSet([(0, pattern, nocase)], engine=engine)
+        self.distinct = resolve(rule.distinct) if rule.distinct else None
+        self.keys: OrderedDict[Any, Any] = OrderedDict()
+        self.fired_until: dict[Any, int] = {}
+        self.evicted = 0
+
+    def key_of(self, ctx: Ctx) -> Any:
+        track = self.rule.track
+        if track == "by_src":
+            return ctx.src
+        if track == "by_dst":
+            return ctx.dst
+        if track == "by_pair":
+            return (ctx.src, ctx.dst)
+        if track == "by_flow":
+            return id(ctx.flow)
+        flow = ctx.flow
+        if flow is None:
+            return ctx.src if track == "by_client" else ctx.dst
+        return flow.cli if track == "by_client" else flow.srv
+
+    def counts(self, ctx: Ctx) -> bool:
+        if self.predicates and not all(p(ctx) for p in self.predicates):
+            return False
+        if self.patterns is not None and self.spec is not None:
+            value = self.spec.get(ctx)
+            items = value if isinstance(value, list) else [value]
+            datas = [apply_transforms(d, self.rule.transforms) for d in map(to_bytes, items) if d]
+            if not any(self.patterns.scan(d) for d in datas):
+                return False
+        return True
+
+    def observe(self, ctx: Ctx) -> Finding | None:
+        ts = ctx.ts
+        key = self.key_of(ctx)
+        entry = self.keys.get(key)
+        if entry is None:
+            if len(self.keys) >= MAX_KEYS:
+                old, _ = self.keys.popitem(last=False)
+                self.fired_until.pop(old, None)
+                self.evicted += 1
+            entry = OrderedDict() if self.distinct is not None else deque(maxlen=self.rule.count)
+            self.keys[key] = entry
+        else:
+            self.keys.move_to_end(key)
+        if self.distinct is not None:
+            seen = cast("OrderedDict[Any, int]", entry)  # distinct value -> last seen
+            value = self.distinct.get(ctx)
+            if value is None:
+                return None
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                seen.pop(item, None)
+                seen[item] = ts
+            limit = ts - self.window
+            while seen and next(iter(seen.values())) < limit:
+                seen.popitem(last=False)
+            reached = len(seen) >= self.rule.count
+            count = len(seen)
+            first = next(iter(seen.values())) if seen else ts
+            if len(seen) > self.rule.count:
+                seen.popitem(last=False)  # keep the set bounded by count
+        else:
+            times = cast("deque[int]", entry)  # timestamps of the last `count` events
+            times.append(ts)
+            reached = len(times) >= self.rule.count and ts - times[0] <= self.window
+            count = len(times)
+            first = times[0]
+        if not reached or ts < self.fired_until.get(key, -1):
+            return None
+        self.fired_until[key] = ts + self.window
+        evidence: dict[str, Any] = {
+            "count": count,
+            "seconds": self.rule.seconds,
+            "track": self.rule.track,
+            "first_seen_ns": first,
+        }
+        if self.distinct is not None:
+            evidence["distinct"] = self.rule.distinct
+            evidence["sample"] = [str(v) for v in list(entry)[-5:]]
+        return Finding.from_ctx(self.rule, ctx, evidence)
+
+
+class ThresholdDetector:
+    """Counting rules: events (or distinct values) per key in a sliding window."""
+
+    def __init__(self, rules: Sequence[ThresholdRule], engine: str = "auto") -> None:
+        self.by_record: dict[str, list[_ThresholdState]] = defaultdict(list)
+        for rule in rules:
+            self.by_record[rule_record(rule)].append(_ThresholdState(rule, engine))
+
+    def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
+        findings: list[Finding] = []
+        for state in self.by_record.get(record, ()):
+            if state.counts(ctx):
+                finding = state.observe(ctx)
+                if finding is not None:
+                    findings.append(finding)
+        return findings
+
+
+# -- intel rules -------------------------------------------------------------------------
+
+_INTEL_KIND = {
+    "src_ip": "ip",
+    "dest_ip": "ip",
+    "dns.rrname": "domain",
+    "dns.answer": "ip_or_domain",
+    "dns.answer_name": "domain",
+    "http.hostname": "domain",
+    "tls.sni": "domain",
+    "http.url": "url",
+    "tls.ja3.hash": "ja3",
+    "tls.cert_sha1": "sha1",
+}
+
+
+def intel_kind(field_name: str) -> str | None:
+    """What kind of indicator a field holds (None: not usable in intel rules)."""
+    spec = resolve(field_name)
+    return _INTEL_KIND.get(spec.name) if spec is not None else None
+
+
+class IntelDetector:
+    """Looks field values up in the loaded indicator sets."""
+
+    def __init__(self, rules: Sequence[IntelRule], intel: IntelSet | None) -> None:
+        self.intel = intel or IntelSet()
+        self.by_record: dict[str, list[IntelRule]] = defaultdict(list)
+        self.predicates = {r.id: [compile_condition(c) for c in r.where] for r in rules}
+        for rule in rules:
+            self.by_record[rule_record(rule)].append(rule)
+
+    def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
+        if not self.intel.count:
+            return []
+        pkt, flow = ctx.pkt, ctx.flow
+        later_packet = pkt is not None and flow is not None and flow.first_num != pkt.num
+        if record == "packet" and later_packet:
+            return []  # address lookups: once per flow, on its first packet
+        findings: list[Finding] = []
+        for rule in self.by_record.get(record, ()):
+            preds = self.predicates[rule.id]
+            if preds and not all(p(ctx) for p in preds):
+                continue
+            for name in rule.fields:
+                spec = resolve(name)
+                assert spec is not None
+                if (
+                    spec.side is not None
+                    and ctx.event is not None
+                    and ctx.event.direction != spec.side
+                ):
+                    continue
+                value = spec.get(ctx)
+                if value is None:
+                    continue
+                for item in value if isinstance(value, list) else [value]:
+                    hits = self._lookup(_INTEL_KIND.get(spec.name, ""), str(item))
+                    if rule.feeds:
+                        hits = [h for h in hits if h.feed in rule.feeds]
+                    if hits:
+                        evidence = {
+                            "field": spec.name,
+                            "indicator": hits[0].value,
+                            "value": str(item),
+                            "feeds": sorted({h.feed for h in hits}),
+                        }
+                        findings.append(Finding.from_ctx(rule, ctx, evidence))
+        return findings
+
+    def _lookup(self, kind: str, value: str) -> list[Any]:
+        if kind == "ip_or_domain":
+            return self.intel.lookup("ip", value) or self.intel.lookup("domain", value)
+        if not kind:
+            return []
+        return self.intel.lookup(kind, value)
+
+
+DETECTORS: dict[str, type] = {
+    "match": MatchDetector,
+    "threshold": ThresholdDetector,
+    "intel": IntelDetector,
+}
+"""Rule kind -> detector class."""
+
+
+class Detection:
+    """Every detector for a rule set, routed by record type; applies suppression."""
+
+    def __init__(
+        self, ruleset: RuleSet, intel: IntelSet | None = None, engine: str = "auto"
+    ) -> None:
+        active = [r for r in ruleset.rules if r.enabled]
+        match_rules = [r for r in active if isinstance(r, MatchRule)]
+        self.match = MatchDetector([r for r in match_rules if rule_record(r) != "stream"], engine)
+        stream_det = MatchDetector([r for r in match_rules if rule_record(r) == "stream"], engine)
+        self.stream = StreamMatcher(stream_det.groups.get("stream", []))
+        self.threshold = ThresholdDetector(
+            [r for r in active if isinstance(r, ThresholdRule)], engine
+        )
+        self.intel = IntelDetector([r for r in active if isinstance(r, IntelRule)], intel)
+        self.suppression = Suppression(ruleset.allowlist)
+        self.records: set[str] = (
+            set(self.match.groups)
+            | set(self.match.plain)
+            | set(self.threshold.by_record)
+            | set(self.intel.by_record)
+        )
+        if self.stream.groups:
+            self.records.add("stream")
+        self.errors: Counter[str] = Counter()
+
+    def wants(self, record: str) -> bool:
+        """True when some rule looks at records of this type."""
+        return record in self.records
+
+    def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
+        """All findings for one record, after allowlists."""
+        try:
+            if record == "stream":
+                found = self.stream.evaluate(ctx)
+            else:
+                found = self.match.evaluate(record, ctx)
+                found += self.threshold.evaluate(record, ctx)
+                found += self.intel.evaluate(record, ctx)
+        except Exception as exc:  # contain a detector bug: count it, keep analyzing
+            self.errors[f"{record}: {type(exc).__name__}: {exc}"] += 1
+            return []
+        if not found:
+            return found
+        return [f for f in found if not self.suppression.allows(f.rule, f)]

@@ -1,0 +1,77 @@
+"""A finding: one rule firing on one packet, event, stream or flow, with its evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsentry.fields import Ctx
+from netsentry.model import PROTO_NAMES, ip_text
+from netsentry.rules import CATEGORIES, SEVERITIES, Rule
+
+
+@dataclass(slots=True)
+class Finding:
+    """What fired, where, and why (``evidence`` holds JSON-ready details)."""
+
+    rule: Rule
+    ts: int
+    pkt_num: int
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    proto: int
+    direction: int
+    flow: Any = None  # netsentry.flows.Flow
+    event: Any = None  # netsentry.protocols.base.AppEvent
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_ctx(cls, rule: Rule, ctx: Ctx, evidence: dict[str, Any]) -> Finding:
+        """A finding located at a record context."""
+        pkt_num = ctx.pkt.num if ctx.pkt is not None else 0
+        if ctx.event is not None and ctx.event.pkt_num:
+            pkt_num = ctx.event.pkt_num
+        return cls(
+            rule=rule,
+            ts=ctx.ts,
+            pkt_num=pkt_num,
+            src=ctx.src,
+            dst=ctx.dst,
+            sport=ctx.sport,
+            dport=ctx.dport,
+            proto=ctx.proto,
+            direction=ctx.direction,
+            flow=ctx.flow,
+            event=ctx.event,
+            evidence=evidence,
+        )
+
+    @property
+    def src_ip(self) -> str:
+        return ip_text(self.src)
+
+    @property
+    def dest_ip(self) -> str:
+        return ip_text(self.dst)
+
+    @property
+    def proto_name(self) -> str:
+        return PROTO_NAMES.get(self.proto, str(self.proto))
+
+    @property
+    def category(self) -> str:
+        return self.rule.category
+
+    @property
+    def category_label(self) -> str:
+        return CATEGORIES.get(self.rule.category, self.rule.category)
+
+    @property
+    def eve_severity(self) -> int:
+        return SEVERITIES.get(self.rule.severity, 3)
+
+    def sort_key(self) -> tuple[int, int, int]:
+        """Deterministic order: packet number, then time, then sid."""
+        return (self.pkt_num, self.ts, self.rule.sid)

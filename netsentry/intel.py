@@ -1,0 +1,196 @@
+"""Threat-intel indicator sets and fast lookups (no network here, ever).
+
+An :class:`IntelSet` holds indicators of several kinds — IP addresses and CIDR
+ranges (longest-prefix lookup), domains (a listed domain matches itself and its
+subdomains on label boundaries: ``a.evil.com`` matches ``evil.com``,
+``notevil.com`` does not), URLs (normalized), and hashes (JA3, certificate
+SHA-1). Every hit names the feed(s) that listed it. Lookups are memoized per
+value, since captures repeat addresses and names endlessly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("ip", "domain", "url", "ja3", "sha1")
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One listed value and where it came from."""
+
+    value: str  # normalized: an address or CIDR, a lowercased domain, a URL, a hash
+    kind: str  # ip (address or CIDR), domain, url, ja3, sha1
+    feed: str
+    category: str = "threat-intel"
+    severity: str = ""
+
+
+def normalize_domain(name: str) -> str:
+    """Lowercase, no trailing dot, no leading '*.' or '.'."""
+    name = name.strip().lower().rstrip(".")
+    if name.startswith("*."):
+        name = name[2:]
+    return name.lstrip(".")
+
+
+def normalize_url(url: str) -> str:
+    """Scheme-less, lowercased host, no default port, no fragment: how URLs are compared."""
+    url = url.strip()
+    lower = url.lower()
+    for scheme in ("http://", "https://"):
+        if lower.startswith(scheme):
+            url = url[len(scheme) :]
+            break
+    url = url.split("#", 1)[0]
+    host, sep, rest = url.partition("/")
+    host = host.lower()
+    if host.endswith(":80") or host.endswith(":443"):
+        host = host.rsplit(":", 1)[0]
+    return host + sep + rest if sep else host + "/"
+
+
+class IntelSet:
+    """Indicators by kind, with memoized lookups."""
+
+    MEMO = 65536  # lookups remembered per kind before the memo is cleared
+
+    def __init__(self) -> None:
+        self._exact: dict[str, dict[str, list[Indicator]]] = {k: {} for k in KINDS}
+        # per IP version: prefix length -> {network int -> indicators}
+        self._nets: dict[int, dict[int, dict[int, list[Indicator]]]] = {4: {}, 6: {}}
+        self._prefixes: dict[int, list[int]] = {4: [], 6: []}
+        self._memo: dict[str, dict[str, list[Indicator]]] = {k: {} for k in KINDS}
+        self.count = 0
+        self.feeds: set[str] = set()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, indicator: Indicator) -> bool:
+        """Add one indicator; False (and nothing added) when its value is not valid."""
+        kind = indicator.kind
+        if kind == "ip":
+            try:
+                net = ipaddress.ip_network(indicator.value, strict=False)
+            except ValueError:
+                return False
+            nets = self._nets[net.version]
+            if net.prefixlen not in nets:
+                nets[net.prefixlen] = {}
+                self._prefixes[net.version] = sorted(nets, reverse=True)
+            nets[net.prefixlen].setdefault(int(net.network_address), []).append(indicator)
+        elif kind in KINDS:
+            self._exact[kind].setdefault(indicator.value, []).append(indicator)
+        else:
+            return False
+        self.count += 1
+        self.feeds.add(indicator.feed)
+        if self._memo[kind]:
+            self._memo[kind].clear()
+        return True
+
+    def update(self, indicators: Iterable[Indicator]) -> int:
+        """Add many; return how many were valid."""
+        return sum(1 for ind in indicators if self.add(ind))
+
+    def lookup(self, kind: str, value: str) -> list[Indicator]:
+        """Indicators matching ``value`` of a kind (ip, domain, url, ja3, sha1)."""
+        memo = self._memo[kind]
+        hit = memo.get(value)
+        if hit is not None:
+            return hit
+        if kind == "ip":
+            hit = self._lookup_ip(value)
+        elif kind == "domain":
+            hit = self._lookup_domain(value)
+        elif kind == "url":
+            hit = self._exact["url"].get(normalize_url(value), [])
+        else:
+            hit = self._exact[kind].get(value.strip().lower(), [])
+        if len(memo) >= self.MEMO:
+            memo.clear()
+        memo[value] = hit
+        return hit
+
+    def _lookup_ip(self, text: str) -> list[Indicator]:
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            return []
+        version = addr.version
+        value = int(addr)
+        bits = 32 if version == 4 else 128
+        nets = self._nets[version]
+        for prefix in self._prefixes[version]:  # longest prefix first
+            key = (value >> (bits - prefix)) << (bits - prefix) if prefix else 0
+            found = nets[prefix].get(key)
+            if found:
+                return found
+        return []
+
+    def _lookup_domain(self, name: str) -> list[Indicator]:
+        name = normalize_domain(name)
+        table = self._exact["domain"]
+        while name:
+            found = table.get(name)
+            if found:
+                return found
+            _, dot, name = name.partition(".")
+            if not dot:
+                break
+        return []
+
+
+def guess_kind(value: str) -> str | None:
+    """The indicator kind of a bare value from a plain list, or None."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return "ip"
+    except ValueError:
+        pass
+    lower = value.lower()
+    if lower.startswith(("http://", "https://")) or "/" in value:
+        return "url"
+    if len(value) == 32 and all(c in "0123456789abcdef" for c in lower):
+        return "ja3"
+    if len(value) == 40 and all(c in "0123456789abcdef" for c in lower):
+        return "sha1"
+    if "." in value and " " not in value:
+        return "domain"
+    return None
+
+
+def load_indicator_file(
+    path: str | Path, feed: str | None = None, into: IntelSet | None = None
+) -> tuple[IntelSet, int]:
+    """A local list (one indicator per line, '#' comments; CSV takes the first column).
+
+    Adds to ``into`` when given. Returns the set and the number of lines that held
+    no usable indicator.
+    """
+    name = feed or Path(path).name
+    intel = into if into is not None else IntelSet()
+    bad = 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            value = text.split(",", 1)[0].split()[0].strip()
+            kind = guess_kind(value)
+            if kind == "domain":
+                value = normalize_domain(value)
+            elif kind == "url":
+                value = normalize_url(value)
+            elif kind in ("ja3", "sha1"):
+                value = value.lower()
+            if kind is None or not intel.add(Indicator(value, kind, name)):
+                bad += 1
+    return intel, bad

@@ -1,0 +1,425 @@
+"""HTTP/1.x message bodies: framing (Content-Length, chunked, until close) and decoding.
+
+A :class:`BodyReader` is handed successive slices of one direction's stream and
+says how much of each belonged to the body. It keeps the body dechunked and, for
+responses, decompressed (``gzip``/``x-gzip``/``deflate``), never more than its
+``keep`` bound. Decompression goes through :func:`zlib.decompressobj` with
+``max_length``, so a gzip bomb costs at most ``keep`` bytes of output and the CPU
+to produce them; once the bound is reached the rest is framed but not inflated.
+
+Nothing here raises on content: malformed framing or compressed data is counted
+in the parser's anomaly counter (``"http: bad chunk size"``, ``"http: invalid
+gzip body"``, ...) and the reader either carries on or ends the body there.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+import zlib
+from collections import Counter
+from urllib.parse import parse_qsl
+
+from netsentry.protocols.base import anomaly
+
+LENGTH = 0  # body of Content-Length bytes
+CHUNKED = 1  # Transfer-Encoding: chunked
+UNTIL_CLOSE = 2  # no length given: the body ends when the connection does
+
+MAX_CHUNK_LINE = 1024  # a chunk-size line, extensions included
+MAX_TRAILERS = 64  # trailer lines after the last chunk
+
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+
+# chunked sub-states
+_SIZE = 0
+_DATA = 1
+_DATA_CR = 2
+_DATA_LF = 3
+_TRAILER = 4
+
+
+class _Inflater:
+    """Streaming gzip/deflate decoder whose output never exceeds ``budget`` bytes."""
+
+    __slots__ = ("_head", "_obj", "encoding", "fed")
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding  # "gzip" or "deflate"
+        self._obj: zlib._Decompress | None = None
+        self._head = b""  # first bytes of a deflate body, until zlib vs raw is known
+        self.fed = 0  # compressed bytes accepted so far
+
+    def inflate(self, data: bytes, budget: int) -> bytes:
+        """Decode the next compressed bytes; at most ``budget`` (> 0) bytes come out."""
+        obj = self._obj
+        self.fed += len(data)
+        if obj is None:
+            if self.encoding == "gzip":
+                obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                # "deflate" is meant to be zlib-wrapped; many servers send raw deflate.
+                data = self._head + data
+                if len(data) < 2:
+                    self._head = data
+                    return b""
+                self._head = b""
+                zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+                obj = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+            self._obj = obj
+        if obj.eof:
+            return b""  # trailing bytes after the end of the compressed stream
+        return obj.decompress(data, budget)
+
+    def flush(self, budget: int) -> bytes:
+        """Whatever the decoder still holds, bounded; called when the body ends."""
+        if self._obj is None or self._obj.eof or budget <= 0:
+            return b""
+        # flush() has no output bound: drain what is left with a bounded decompress.
+        return self._obj.decompress(self._obj.unconsumed_tail, budget)
+
+
+class BodyReader:
+    """Frames and keeps one message body.
+
+    ``wire_len`` counts the body bytes as the message carried them after
+    dechunking and before decompression (libhtp's ``message_len``, which Suricata
+    logs as ``http.length``); ``data`` is what was kept: dechunked, decoded when
+    ``encoding`` was given, at most ``keep`` bytes. ``done`` turns true when the
+    framing says the body is complete; ``error`` when the framing broke (the body
+    ends there and the stream after it cannot be trusted).
+    """
+
+    __slots__ = (
+        "_anomalies",
+        "_chunk_left",
+        "_inflater",
+        "_kept",
+        "_partial",
+        "_state",
+        "_trailers",
+        "done",
+        "encoding_left",
+        "error",
+        "gapped",
+        "keep",
+        "limited",
+        "mode",
+        "remaining",
+        "wire_len",
+    )
+
+    def __init__(
+        self,
+        mode: int,
+        length: int,
+        anomalies: Counter[str],
+        keep: int,
+        encoding: str = "",
+    ) -> None:
+        self.mode = mode
+        self.remaining = length  # LENGTH mode: body bytes still expected
+        self.keep = keep
+        self._anomalies = anomalies
+        self._kept = bytearray()
+        self._inflater = _Inflater(encoding) if encoding in ("gzip", "deflate") else None
+        # a content coding the kept body still carries (unsupported, or failed to decode)
+        self.encoding_left = "" if encoding in ("", "identity", "gzip", "deflate") else encoding
+        self._state = _SIZE
+        self._chunk_left = 0
+        self._partial = b""  # an incomplete chunk-size or trailer line
+        self._trailers = 0
+        self.wire_len = 0
+        self.done = mode == LENGTH and length == 0
+        self.error = False
+        self.limited = False  # the keep bound cut the kept body short
+        self.gapped = False  # bytes were lost inside the body (the kept body has a hole)
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._kept)
+
+    # -- framing ----------------------------------------------------------------
+
+    def feed(self, buf: bytes, pos: int) -> int:
+        """Consume body bytes of ``buf`` from ``pos``; return where the body stopped."""
+        if self.done:
+            return pos
+        end = len(buf)
+        if self.mode == LENGTH:
+            take = min(self.remaining, end - pos)
+            self._body(buf[pos : pos + take] if pos or take < end else buf)
+            self.remaining -= take
+            if self.remaining == 0:
+                self._finish()
+            return pos + take
+        if self.mode == UNTIL_CLOSE:
+            self._body(buf[pos:] if pos else buf)
+            return end
+        return self._chunked(buf, pos)
+
+    def skip(self, size: int) -> bool:
+        """Bytes of the body were lost; return False when framing cannot continue.
+
+        A hole that ends exactly where the body does is fine: the body completes
+        (with ``gapped`` set) on the next ``feed`` or at ``end``.
+        """
+        self.gapped = True
+        self._stop_inflating()
+        if self.mode == UNTIL_CLOSE:
+            self.wire_len += size
+            return True
+        if self.mode == LENGTH and size <= self.remaining:
+            self.remaining -= size
+            self.wire_len += size
+            return True
+        if self.mode == CHUNKED and self._state == _DATA and size <= self._chunk_left:
+            self._chunk_left -= size
+            self.wire_len += size
+            if self._chunk_left == 0:
+                self._state = _DATA_CR
+            return True
+        return False
+
+    def end(self) -> bool:
+        """The stream ended; flush the decoder. Return True when the body was complete."""
+        if not self.done:
+            self._finish()
+            return self.mode == UNTIL_CLOSE or (self.mode == LENGTH and self.remaining == 0)
+        return True
+
+    def _chunked(self, buf: bytes, pos: int) -> int:
+        end = len(buf)
+        while pos < end and not self.done:
+            state = self._state
+            if state == _DATA:
+                take = min(self._chunk_left, end - pos)
+                self._body(buf[pos : pos + take])
+                pos += take
+                self._chunk_left -= take
+                if self._chunk_left == 0:
+                    self._state = _DATA_CR
+            elif state in (_DATA_CR, _DATA_LF):
+                byte = buf[pos]
+                if state == _DATA_CR and byte == 0x0D:
+                    self._state = _DATA_LF
+                    pos += 1
+                elif byte == 0x0A:
+                    self._state = _SIZE
+                    pos += 1
+                else:
+                    anomaly(self._anomalies, "http", "missing chunk terminator")
+                    self._state = _SIZE
+            else:
+                line, pos = self._line(buf, pos)
+                if line is None:
+                    break
+                if state == _SIZE:
+                    self._size_line(line)
+                elif line.strip():
+                    self._trailers += 1
+                    if self._trailers > MAX_TRAILERS:
+                        self._broken("too many chunk trailers")
+                else:
+                    self._finish()
+        return pos
+
+    def _line(self, buf: bytes, pos: int) -> tuple[bytes | None, int]:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            self._partial += buf[pos:]
+            if len(self._partial) > MAX_CHUNK_LINE:
+                self._broken("bad chunk size" if self._state == _SIZE else "chunk trailer too long")
+            return None, len(buf)
+        line = self._partial + buf[pos:nl] if self._partial else buf[pos:nl]
+        self._partial = b""
+        if len(line) > MAX_CHUNK_LINE:
+            self._broken("bad chunk size" if self._state == _SIZE else "chunk trailer too long")
+            return None, nl + 1
+        return line, nl + 1
+
+    def _size_line(self, line: bytes) -> None:
+        digits = line.partition(b";")[0].strip()
+        if not digits and not line.strip():
+            return  # a stray empty line between chunks: tolerated
+        if not _HEX.fullmatch(digits):
+            self._broken("bad chunk size")
+            return
+        size = int(digits, 16)
+        if size == 0:
+            self._state = _TRAILER
+        else:
+            self._chunk_left = size
+            self._state = _DATA
+
+    def _broken(self, what: str) -> None:
+        anomaly(self._anomalies, "http", what)
+        self.error = True
+        self._finish()
+
+    # -- keeping ----------------------------------------------------------------
+
+    def _body(self, data: bytes) -> None:
+        if not data:
+            return
+        self.wire_len += len(data)
+        room = self.keep - len(self._kept)
+        if room <= 0:
+            self._stop_inflating()
+            self.limited = True
+            return
+        inflater = self._inflater
+        if inflater is None:
+            if len(data) > room:
+                self.limited = True
+                data = data[:room]
+            self._kept += data
+            return
+        first = inflater.fed == 0
+        try:
+            out = inflater.inflate(data, room)
+        except zlib.error:
+            self._bad_encoding()
+            if first:  # not compressed at all (the header lied): keep the raw bytes
+                self.encoding_left = inflater.encoding
+                self._kept += data[:room]
+            else:  # broken midway: keep what was decoded, nothing raw after it
+                self.keep = len(self._kept)
+            return
+        self._kept += out
+        if len(self._kept) >= self.keep:
+            self.limited = True
+            self._stop_inflating()
+
+    def _bad_encoding(self) -> None:
+        if self._inflater is not None:
+            anomaly(self._anomalies, "http", f"invalid {self._inflater.encoding} body")
+            self._inflater = None
+
+    def _stop_inflating(self) -> None:
+        """No more output is wanted (bound reached, or a gap broke the stream)."""
+        if self._inflater is not None:
+            self._inflater = None
+            # identity from here on would mix raw bytes into decoded ones: keep nothing more
+            self.keep = len(self._kept)
+
+    def _finish(self) -> None:
+        self.done = True
+        inflater = self._inflater
+        if inflater is not None:
+            try:
+                self._kept += inflater.flush(self.keep - len(self._kept))
+            except zlib.error:
+                self._bad_encoding()
+            self._inflater = None
+
+
+# -- what bodies say about logins ---------------------------------------------------
+#
+# The rules, deliberately conservative (a missed login attempt costs less than a
+# brute-force alert on a user who merely browsed):
+#
+# * Basic authentication: a request carrying ``Authorization: Basic`` answered
+#   401 is a failure, answered 2xx a success; the user is the part of the decoded
+#   credentials before ``:``. Other statuses say nothing.
+# * Form login: only a POST whose path contains one of LOGIN_WORDS (``login``,
+#   ``signin``, ``logon``, ... which covers ``wp-login.php``) or whose body has a
+#   PASSWORD_FIELDS field (urlencoded or a JSON object). It is a failure when the
+#   answer is 401 or 403, a 200 whose (decoded) body contains a FAILURE_PHRASES
+#   phrase, or a redirect whose Location path is the login page again (the
+#   request's own path or one containing a login word). The user is the first
+#   non-empty USER_FIELDS field of the form. No success is inferred for forms: a
+#   2xx or a redirect elsewhere is too often something else.
+
+LOGIN_WORDS = ("login", "signin", "sign-in", "sign_in", "logon", "log-in", "log_in")
+PASSWORD_FIELDS = frozenset(
+    {"password", "passwd", "pass", "pwd", "pw", "passwort", "user_pass", "userpassword"}
+)
+USER_FIELDS = ("username", "user", "login", "email", "log", "user_login", "userid", "uname")
+FAILURE_PHRASES = re.compile(
+    rb"invalid (?:password|username|user name|login|credentials)|incorrect|login failed"
+    rb"|log ?in (?:failed|incorrect)|authentication failed|wrong (?:password|username)"
+    rb"|bad password|failed login|unknown user",
+    re.IGNORECASE,
+)
+MAX_FORM = 64 * 1024  # bytes of a form body or response body inspected
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def basic_auth_user(credentials: str) -> str | None:
+    """The user of a Basic ``Authorization`` value (after ``Basic ``), or None."""
+    token = credentials.strip(" ")
+    try:
+        raw = binascii.a2b_base64(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, _ = raw.partition(b":")
+    return decode_text(user) if colon and user else None
+
+
+def login_form(path: str, content_type: str, body: bytes) -> tuple[bool, str | None]:
+    """(whether a POST looks like a login form, the user it names)."""
+    fields = _form_fields(content_type.lower(), body[:MAX_FORM])
+    lower = path.lower()
+    if not any(word in lower for word in LOGIN_WORDS) and PASSWORD_FIELDS.isdisjoint(fields):
+        return False, None
+    return True, next((fields[key] for key in USER_FIELDS if fields.get(key)), None)
+
+
+def login_outcome(
+    status: int, basic: bool, path: str, location: str | None, body: bytes
+) -> tuple[str, str] | None:
+    """(``"failure"``/``"success"``, reason) of a login request's response, or None."""
+    if basic:
+        if status == 401:
+            return "failure", "status 401"
+        if 200 <= status < 300:
+            return "success", f"status {status}"
+        return None
+    if status in (401, 403):
+        return "failure", f"status {status}"
+    if status == 200 and FAILURE_PHRASES.search(body, 0, MAX_FORM):
+        return "failure", "failure phrase in page"
+    if status in _REDIRECTS and location is not None:
+        target = location.strip(" ")
+        scheme = target.find("://", 0, 16)
+        if scheme >= 0:
+            slash = target.find("/", scheme + 3)
+            target = target[slash:] if slash >= 0 else "/"
+        target = target.partition("?")[0].lower()
+        if target == path.lower() or any(word in target for word in LOGIN_WORDS):
+            return "failure", "redirect to login page"
+    return None
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """Lower-case field name -> first value, from a urlencoded or JSON body."""
+    if not body:
+        return {}
+    if "json" in content_type:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(parsed, dict):
+            return {}
+        return {str(k).lower(): v for k, v in parsed.items() if isinstance(v, str)}
+    if "multipart" in content_type or b"=" not in body:
+        return {}
+    fields: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=256)
+    except ValueError:
+        return {}
+    for key, value in pairs:
+        fields.setdefault(key.lower(), value)
+    return fields
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes as UTF-8 text, or Latin-1 when they are not valid UTF-8 (never fails)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
