@@ -18,14 +18,7 @@ from dataclasses import dataclass
 
 from netsentry.flows import Flow
 from netsentry.model import TCP_ACK, TCP_SYN, Packet
-from netsentry.protocols import (
-    dns,
-    ftp,
-    http,
-    irc,
-    smtp,
-    tls,
-)  # TEMP: ssh, telnet, pop3/imap pending
+from netsentry.protocols import dns, ftp, http, irc, pop3imap, smtp, ssh, telnet, tls
 from netsentry.protocols.base import AppEvent, Limits, StreamParser
 from netsentry.streams import Stream
 
@@ -48,12 +41,17 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
     # the "220 " banner protocols last so their port lists break ties.
     "tls": ProtocolSpec("tls", tls.PORTS, tls.probe, tls.TlsParser),
     "http": ProtocolSpec("http", http.PORTS, http.probe, http.HttpParser),
+    "ssh": ProtocolSpec("ssh", ssh.PORTS, ssh.probe, ssh.SshParser),
     "irc": ProtocolSpec("irc", irc.PORTS, irc.probe, irc.IrcParser),
     "dns": ProtocolSpec("dns", dns.PORTS, dns.probe, dns.DnsTcpParser, dns.parse_message),
     "ftp": ProtocolSpec("ftp", ftp.PORTS, ftp.probe, ftp.FtpParser),
     "smtp": ProtocolSpec("smtp", smtp.PORTS, smtp.probe, smtp.SmtpParser),
+    "pop3": ProtocolSpec("pop3", pop3imap.POP3_PORTS, pop3imap.pop3_probe, pop3imap.Pop3Parser),
+    "imap": ProtocolSpec("imap", pop3imap.IMAP_PORTS, pop3imap.imap_probe, pop3imap.ImapParser),
+    "telnet": ProtocolSpec("telnet", telnet.PORTS, telnet.probe, telnet.TelnetParser),
 }
 
+ENCRYPTED = frozenset(("tls",))  # protocols whose parser going quiet means ciphertext
 DEFAULT_DEPTH = 1024 * 1024  # like Suricata's stream.reassembly.depth
 MAX_OOO = 256 * 1024  # out-of-order bytes buffered per direction before skipping a hole
 PROBE_LIMIT = 6  # data chunks per flow looked at before giving up on recognizing it
@@ -96,6 +94,8 @@ class AppLayer:
         """Process one packet of ``flow``; return the events it completed."""
         proto = pkt.proto
         if proto == 6:
+            if flow.app_done:
+                return []
             if self.stream_sink is None and (not self.tcp_specs or flow.app_proto == "failed"):
                 return []
             events = self._tcp(flow, direction, pkt)
@@ -159,6 +159,17 @@ class AppLayer:
             # data carried by a SYN (TCP Fast Open) starts after the SYN's sequence number
             seq = (pkt.seq + 1) & 0xFFFFFFFF if flags & TCP_SYN else pkt.seq
             events.extend(self._deliver(flow, direction, streams[direction].add(seq, pkt.payload)))
+            parser = flow.app
+            if (
+                flow.app_proto in ENCRYPTED
+                and isinstance(parser, StreamParser)
+                and not parser.wants(0)
+                and not parser.wants(1)
+            ):
+                # Both directions are ciphertext now: nothing to decode, and no payload
+                # rule can match encrypted bytes. Stop reassembling this flow.
+                flow.app_done = True
+                flow.streams = None
         return events
 
     def _deliver(self, flow: Flow, direction: int, items: list[bytes | int]) -> list[AppEvent]:

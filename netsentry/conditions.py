@@ -15,6 +15,7 @@ from typing import Any
 
 from netsentry.fields import Ctx, resolve
 from netsentry.matchers import compile_single, to_bytes
+from netsentry.model import PROTO_NAMES
 from netsentry.rules import Condition
 
 Test = Callable[[Any], bool]
@@ -131,14 +132,63 @@ def holds(cond: Condition, test: Test, value: Any) -> bool:
     return test(value)
 
 
+MEMO_SIZE = 4096  # remembered outcomes per condition (values repeat: flags, ports, rcodes)
+
+
 def compile_condition(cond: Condition) -> Predicate:
-    """A predicate over a record context."""
+    """A predicate over a record context.
+
+    Outcomes for scalar values are memoized: conditions on packets run millions of
+    times on a handful of distinct values (TCP flags, protocols, ports), so a dict
+    lookup replaces the comparison chain.
+    """
     spec = resolve(cond.field)
     assert spec is not None, cond.field  # validated at load
     getter = spec.get
     test = value_test(cond)
+    memo: dict[Any, bool] = {}
 
     def predicate(ctx: Ctx) -> bool:
-        return holds(cond, test, getter(ctx))
+        value = getter(ctx)
+        kind = value.__class__
+        if kind is int or kind is str:
+            known = memo.get(value)
+            if known is None:
+                known = holds(cond, test, value)
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                memo[value] = known
+            return known
+        return holds(cond, test, value)
 
     return predicate
+
+
+def required_protocols(
+    conditions: tuple[Condition, ...] | list[Condition],
+) -> frozenset[int] | None:
+    """IP protocol numbers a record must have for the conditions to hold; None if any may.
+
+    Lets packet rules be dispatched by protocol, so a UDP packet never evaluates rules
+    that test TCP flags.
+    """
+    allowed: frozenset[int] | None = None
+    names = {v: k for k, v in PROTO_NAMES.items()}
+    for cond in conditions:
+        spec = resolve(cond.field)
+        name = spec.name if spec is not None else cond.field
+        found: frozenset[int] | None = None
+        if name == "proto" and cond.op in ("eq", "in"):
+            values = [
+                str(v) for v in (cond.value if isinstance(cond.value, tuple) else (cond.value,))
+            ]
+            found = frozenset(
+                names[v] if v in names else int(v) for v in values if v in names or v.isdigit()
+            )
+        elif name == "tcp.flags":
+            found = frozenset((6,))
+        elif name in ("icmp.type", "icmp.code"):
+            found = frozenset((1, 58))
+        if found is not None:
+            allowed = found if allowed is None else allowed & found
+    return allowed

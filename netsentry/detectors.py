@@ -15,13 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from netsentry.conditions import CidrSet, compile_condition
+from netsentry.conditions import CidrSet, compile_condition, required_protocols
 from netsentry.fields import Ctx, FieldSpec, resolve
 from netsentry.findings import Finding
 from netsentry.intel import IntelSet, normalize_domain
 from netsentry.matchers import PatternSet, apply_transforms, literal_pattern, match_span, to_bytes
+from netsentry.model import Packet
 from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
 
+_EMPTY: list[Finding] = []
 STREAM_OVERLAP = 512  # bytes of the previous chunk kept so stream matches can span chunks
 SNIPPET = 48  # bytes of context either side of a match in the evidence
 
@@ -232,41 +234,59 @@ class StreamMatcher:
 
     def __init__(self, groups: list[_FieldGroup]) -> None:
         self.groups = groups
+        wanted = ({"stream", "stream.toserver"}, {"stream", "stream.toclient"})
+        self.by_direction = tuple([g for g in groups if g.spec.name in names] for names in wanted)
 
-    def evaluate(self, ctx: Ctx) -> list[Finding]:
-        flow = ctx.flow
+    def scan(self, pkt: Packet | None, flow: Any, direction: int, chunk: bytes) -> list[Finding]:
+        """Scan one reassembled chunk (plus the tail of the previous one)."""
+        groups = self.by_direction[direction]
+        if not groups:
+            return _EMPTY
         tails = flow.tails
         if tails is None:
             tails = flow.tails = [b"", b""]
-        chunk = ctx.data
-        window = tails[ctx.direction] + chunk
-        tails[ctx.direction] = window[-STREAM_OVERLAP:]
+        window = tails[direction] + chunk if tails[direction] else chunk
+        tails[direction] = window[-STREAM_OVERLAP:]
         findings: list[Finding] = []
-        scan_ctx = Ctx(ctx.pkt, flow, ctx.direction, None, window)
-        for group in self.groups:
+        ctx: Ctx | None = None
+        for group in groups:
             assert group.patterns is not None
-            for data in group.values(scan_ctx):
-                for index in group.patterns.scan(data):
-                    compiled = group.rules[index]
-                    rule = compiled.rule
-                    key = f"{rule.id}/{ctx.direction}"
-                    fired = flow.fired
-                    if fired is None:
-                        fired = flow.fired = set()
-                    if key in fired:
-                        continue
-                    if compiled.predicates and not all(p(scan_ctx) for p in compiled.predicates):
-                        continue
-                    fired.add(key)
-                    span = match_span(compiled.pattern, compiled.nocase, data)
-                    evidence = {"field": group.spec.name, "match": snippet(data, span)}
-                    findings.append(Finding.from_ctx(rule, scan_ctx, evidence))
+            data = apply_transforms(window, group.transforms) if group.transforms else window
+            hits = group.patterns.scan(data)
+            if not hits:
+                continue
+            if ctx is None:
+                ctx = Ctx(pkt, flow, direction, None, window)
+            for index in hits:
+                compiled = group.rules[index]
+                rule = compiled.rule
+                key = f"{rule.id}/{direction}"
+                fired = flow.fired
+                if fired is None:
+                    fired = flow.fired = set()
+                if key in fired:
+                    continue
+                if compiled.predicates and not all(p(ctx) for p in compiled.predicates):
+                    continue
+                fired.add(key)
+                span = match_span(compiled.pattern, compiled.nocase, data)
+                evidence = {"field": group.spec.name, "match": snippet(data, span)}
+                findings.append(Finding.from_ctx(rule, ctx, evidence))
         return findings
+
+    def evaluate(self, ctx: Ctx) -> list[Finding]:
+        """Scan the chunk held by a stream context."""
+        return self.scan(ctx.pkt, ctx.flow, ctx.direction, ctx.data)
 
 
 # -- threshold rules -------------------------------------------------------------------
 
 MAX_KEYS = 100_000  # tracked keys per threshold rule before the least recent is dropped
+SIGNATURE_FIELDS = frozenset(
+    ("proto", "tcp.flags", "icmp.type", "icmp.code", "ip.version", "direction")
+)
+EXACT_MAX = 256  # counts up to this keep exact event times; larger ones use buckets
+BUCKETS = 20  # buckets per window for large counts
 
 
 class _ThresholdState:
@@ -283,6 +303,18 @@ class _ThresholdState:
         self.keys: OrderedDict[Any, Any] = OrderedDict()
         self.fired_until: dict[Any, int] = {}
         self.evicted = 0
+        self.protocols = required_protocols(rule.where)
+        # Large counts are kept as per-bucket totals (BUCKETS buckets per window) rather
+        # than one timestamp per event, so a 20,000-packet rate rule costs a few list
+        # entries per key, not 20,000. The window then slides in steps of window/BUCKETS.
+        self.bucketed = self.distinct is None and rule.count > EXACT_MAX
+        self.bucket = max(1, self.window // BUCKETS)
+        # True when whether a packet counts depends only on a few small-domain packet
+        # fields: the verdict can then be cached per packet signature (see packet_states).
+        self.small = not rule.field and all(
+            (spec := resolve(c.field)) is not None and spec.name in SIGNATURE_FIELDS
+            for c in rule.where
+        )
 
     def key_of(self, ctx: Ctx) -> Any:
         track = self.rule.track
@@ -293,7 +325,8 @@ class _ThresholdState:
         if track == "by_pair":
             return (ctx.src, ctx.dst)
         if track == "by_flow":
-            return id(ctx.flow)
+            flow = ctx.flow
+            return (flow.key, flow.first_ts) if flow is not None else (ctx.src, ctx.dst)
         flow = ctx.flow
         if flow is None:
             return ctx.src if track == "by_client" else ctx.dst
@@ -319,11 +352,33 @@ class _ThresholdState:
                 old, _ = self.keys.popitem(last=False)
                 self.fired_until.pop(old, None)
                 self.evicted += 1
-            entry = OrderedDict() if self.distinct is not None else deque(maxlen=self.rule.count)
+            if self.bucketed:
+                entry = []
+            elif self.distinct is not None:
+                entry = OrderedDict()
+            else:
+                entry = deque(maxlen=self.rule.count)
             self.keys[key] = entry
         else:
             self.keys.move_to_end(key)
-        if self.distinct is not None:
+        if self.bucketed:
+            state = cast("list[Any]", entry)  # [total, deque of [bucket start, count]]
+            if not state:
+                state.extend((0, deque()))
+            buckets: deque[list[int]] = state[1]
+            start = ts - ts % self.bucket
+            if buckets and buckets[-1][0] == start:
+                buckets[-1][1] += 1
+            else:
+                buckets.append([start, 1])
+            state[0] += 1
+            limit = ts - self.window
+            while buckets and buckets[0][0] + self.bucket <= limit:
+                state[0] -= buckets.popleft()[1]
+            count = state[0]
+            reached = count >= self.rule.count
+            first = buckets[0][0]
+        elif self.distinct is not None:
             seen = cast("OrderedDict[Any, int]", entry)  # distinct value -> last seen
             value = self.distinct.get(ctx)
             if value is None:
@@ -368,10 +423,53 @@ class ThresholdDetector:
         self.by_record: dict[str, list[_ThresholdState]] = defaultdict(list)
         for rule in rules:
             self.by_record[rule_record(rule)].append(_ThresholdState(rule, engine))
+        self._by_proto: dict[int, list[_ThresholdState]] = {}
+        self._signatures: dict[
+            tuple[int, ...], tuple[list[_ThresholdState], list[_ThresholdState]]
+        ] = {}
+
+    def for_packet(self, proto: int) -> list[_ThresholdState]:
+        """The packet rules a packet of this IP protocol can count towards."""
+        states = self._by_proto.get(proto)
+        if states is None:
+            states = [
+                s
+                for s in self.by_record.get("packet", ())
+                if s.protocols is None or proto in s.protocols
+            ]
+            self._by_proto[proto] = states
+        return states
+
+    def packet_states(
+        self, pkt: Packet, direction: int
+    ) -> tuple[list[_ThresholdState], list[_ThresholdState]]:
+        """(rules this packet certainly counts for, rules that need a full check).
+
+        The first list is cached per packet signature (protocol, TCP flags, ICMP type
+        and code, IP version, direction): a handful of distinct signatures cover
+        millions of packets, so most packets cost one dict lookup here.
+        """
+        sig = (pkt.proto, pkt.tcp_flags & 0xFF, pkt.icmp_type, pkt.icmp_code, pkt.family, direction)
+        found = self._signatures.get(sig)
+        if found is None:
+            ctx = Ctx(pkt, None, direction)
+            states = self.for_packet(pkt.proto)
+            found = (
+                [s for s in states if s.small and s.counts(ctx)],
+                [s for s in states if not s.small],
+            )
+            if len(self._signatures) >= 4096:
+                self._signatures.clear()
+            self._signatures[sig] = found
+        return found
 
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
         findings: list[Finding] = []
-        for state in self.by_record.get(record, ()):
+        if record == "packet":
+            states = self.for_packet(ctx.proto)
+        else:
+            states = self.by_record.get(record, ())
+        for state in states:
             if state.counts(ctx):
                 finding = state.observe(ctx)
                 if finding is not None:
@@ -490,10 +588,59 @@ class Detection:
         if self.stream.groups:
             self.records.add("stream")
         self.errors: Counter[str] = Counter()
+        self._intel_packets = bool(self.intel.by_record.get("packet"))
+        self._packet_match = bool(self.match.groups.get("packet") or self.match.plain.get("packet"))
 
     def wants(self, record: str) -> bool:
         """True when some rule looks at records of this type."""
         return record in self.records
+
+    def on_packet(self, pkt: Packet, flow: Any, direction: int) -> list[Finding]:
+        """Findings of packet rules for one packet (the per-packet hot path).
+
+        Threshold rules are pre-sorted per packet signature (see
+        ThresholdDetector.packet_states) and a context is built only when some rule
+        applies, so a packet no rule cares about costs two dict lookups.
+        """
+        counted, to_check = self.threshold.packet_states(pkt, direction)
+        first = self._intel_packets and flow.first_num == pkt.num
+        if not (counted or to_check or first or self._packet_match):
+            return _EMPTY
+        ctx = Ctx(pkt, flow, direction)
+        try:
+            found: list[Finding] = []
+            for state in counted:
+                finding = state.observe(ctx)
+                if finding is not None:
+                    found.append(finding)
+            for state in to_check:
+                if state.counts(ctx):
+                    finding = state.observe(ctx)
+                    if finding is not None:
+                        found.append(finding)
+            if self._packet_match:
+                found += self.match.evaluate("packet", ctx)
+            if first:
+                found += self.intel.evaluate("packet", ctx)
+        except Exception as exc:  # contain a detector bug: count it, keep analyzing
+            self.errors[f"packet: {type(exc).__name__}: {exc}"] += 1
+            return _EMPTY
+        if not found:
+            return found
+        return [f for f in found if not self.suppression.allows(f.rule, f)]
+
+    def on_stream(
+        self, pkt: Packet | None, flow: Any, direction: int, chunk: bytes
+    ) -> list[Finding]:
+        """Findings of stream rules for one reassembled chunk, after allowlists."""
+        try:
+            found = self.stream.scan(pkt, flow, direction, chunk)
+        except Exception as exc:  # contain a detector bug
+            self.errors[f"stream: {type(exc).__name__}: {exc}"] += 1
+            return _EMPTY
+        if not found:
+            return found
+        return [f for f in found if not self.suppression.allows(f.rule, f)]
 
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
         """All findings for one record, after allowlists."""

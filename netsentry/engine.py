@@ -173,19 +173,19 @@ def analyze(
         if evaluate is not None and wants("flow"):
             findings.extend(evaluate("flow", Ctx(None, flow, 0)))
 
-    if evaluate is not None and wants("stream"):
-        current: list[Packet | None] = [None]
+    current: list[Packet | None] = [None]  # the packet being processed, for stream findings
+    if detection is not None and wants("stream"):
+        on_stream = detection.on_stream
 
         def stream_chunk(flow: Flow, direction: int, data: bytes) -> None:
-            assert evaluate is not None
-            findings.extend(evaluate("stream", Ctx(current[0], flow, direction, None, data)))
+            found = on_stream(current[0], flow, direction, data)
+            if found:
+                findings.extend(found)
 
         app.stream_sink = stream_chunk
-    else:
-        current = [None]
 
     flows = FlowTable(flow_config, on_end=flow_ended)
-    packet_rules = wants("packet")
+    on_packet_rules = detection.on_packet if detection is not None and wants("packet") else None
     with ExitStack() as stack:
         readers = open_all(paths, stack, stdin)
         if on_open is not None:
@@ -202,8 +202,8 @@ def analyze(
             last[0] = pkt.ts
             last[1] = pkt.num
             flow, direction = lookup(pkt)
-            if packet_rules and evaluate is not None:
-                found = evaluate("packet", Ctx(pkt, flow, direction))
+            if on_packet_rules is not None:
+                found = on_packet_rules(pkt, flow, direction)
                 if found:
                     findings.extend(found)
             if on_packet is not None:

@@ -184,8 +184,7 @@ def _tcp_flags(ctx: Ctx) -> Any:
     pkt = ctx.pkt
     if pkt is None or pkt.proto != 6:
         return None
-    flags = pkt.tcp_flags
-    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+    return _FLAG_TEXT[pkt.tcp_flags & 0xFF]
 
 
 _FLAG_LETTERS = (
@@ -197,6 +196,10 @@ _FLAG_LETTERS = (
     (0x20, "U"),
     (0x40, "E"),
     (0x80, "C"),
+)
+# Every flag byte spelled once, up front: the getter runs for every TCP packet.
+_FLAG_TEXT = tuple(
+    "".join(letter for bit, letter in _FLAG_LETTERS if value & bit) for value in range(256)
 )
 
 

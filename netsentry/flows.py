@@ -51,6 +51,7 @@ class Flow:
     __slots__ = (
         "_community_id",
         "app",
+        "app_done",
         "app_proto",
         "bytes",
         "cli",
@@ -97,6 +98,7 @@ class Flow:
         self._community_id: str | None = None
         self.app: Any = None  # application-layer state, owned by netsentry.applayer
         self.app_proto = ""  # "http", "tls", ... once known; "failed" when nothing matched
+        self.app_done = False  # nothing more to decode or scan (an encrypted session)
         self.probes = 0  # data chunks seen while no decoder recognized the flow
         self.streams: Any = None  # [Stream, Stream] when reassembling, else None
         self.end_reason = ""

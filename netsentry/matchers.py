@@ -64,6 +64,9 @@ def compile_single(pattern: str, nocase: bool = False) -> Any:
     return re2.compile(_to_bytes(pattern), _re2_options(nocase))
 
 
+_EMPTY_PROBES = (b"a", b"0", b"_", b" ", b"-", b"\n", b"a b", b"\xe9")
+
+
 def pattern_error(pattern: str, nocase: bool = False) -> str | None:
     """Why a regex cannot be used, or None. Checks every available engine."""
     if not pattern:
@@ -79,12 +82,85 @@ def pattern_error(pattern: str, nocase: bool = False) -> str | None:
         return str(exc)
     if compiled.search(b"") is not None:
         return "the pattern matches the empty string, so it would match everything"
+    # Checking b"" alone let '\\bx?' or 'a?\\b' through: they match nothing at a word
+    # boundary, i.e. almost every value. A zero-length first match on a probe gives it away.
+    for probe in _EMPTY_PROBES:
+        found = compiled.search(probe)
+        if found is not None and found.start() == found.end():
+            return (
+                "the pattern can match an empty string (e.g. at a word boundary), "
+                "so it would match almost everything"
+            )
     if HAVE_HYPERSCAN:
         try:
             _hs_database([(0, pattern, nocase)])
         except hyperscan.error as exc:
             return f"Hyperscan cannot compile it: {exc}"
     return None
+
+
+# RE2's \s is [\t\n\f\r ]; PCRE's (Hyperscan's) also holds \v. Spelled as byte ranges.
+_RE2_SPACE = r"\t\n\f\r\x20"
+_RE2_NONSPACE = r"\x00-\x08\x0b\x0e-\x1f\x21-\xff"
+_MULTILINE = re.compile(r"\(\?[a-zA-Z]*m")
+
+
+def _hs_expression(pattern: str) -> str:
+    """``pattern`` rewritten so that Hyperscan matches exactly what RE2 matches.
+
+    Hyperscan follows PCRE, which differs from RE2 on three constructs that both
+    accept: ``$`` (PCRE also matches before a final newline: ``a$`` found "a\\n"),
+    ``\\s``/``\\S`` (PCRE counts \\v as space) and ``\\v`` (PCRE: any vertical space;
+    RE2: the VT byte). Without this a rule fired on one engine and not on the other.
+    With ``(?m)`` anywhere ``$`` is left alone (both then mean end of line).
+    """
+    keep_dollar = _MULTILINE.search(pattern) is not None
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = first_in_class = False
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            esc = pattern[i + 1]
+            if esc == "Q":  # \Q...\E: a quoted literal, copied as is
+                end = pattern.find("\\E", i + 2)
+                stop = n if end < 0 else end + 2
+                out.append(pattern[i:stop])
+                i = stop
+            else:
+                if esc == "s":
+                    out.append(_RE2_SPACE if in_class else f"[{_RE2_SPACE}]")
+                elif esc == "S":
+                    out.append(_RE2_NONSPACE if in_class else f"[{_RE2_NONSPACE}]")
+                elif esc == "v":
+                    out.append(r"\x0b")
+                else:
+                    out.append(pattern[i : i + 2])
+                i += 2
+            first_in_class = False
+            continue
+        if in_class:
+            if pattern.startswith("[:", i) and (end := pattern.find(":]", i + 2)) >= 0:
+                out.append(pattern[i : end + 2])  # [:alpha:]
+                i = end + 2
+            else:
+                if char == "]" and not first_in_class:
+                    in_class = False
+                out.append(char)
+                i += 1
+            first_in_class = False
+            continue
+        if char == "[":
+            in_class = first_in_class = True
+            out.append(char)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            continue
+        out.append(r"\z" if char == "$" and not keep_dollar else char)
+        i += 1
+    return "".join(out)
 
 
 def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
@@ -94,7 +170,7 @@ def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
         for _id, _p, nocase in patterns
     ]
     db.compile(
-        expressions=[_to_bytes(p) for _id, p, _n in patterns],
+        expressions=[_to_bytes(_hs_expression(p)) for _id, p, _n in patterns],
         ids=[i for i, _p, _n in patterns],
         elements=len(patterns),
         flags=flags,

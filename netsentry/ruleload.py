@@ -19,8 +19,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netsentry.errors import UsageError
 from netsentry.fields import resolve
 from netsentry.matchers import pattern_error
@@ -40,7 +38,15 @@ from netsentry.rules import (
     RuleSet,
     ThresholdRule,
 )
-from netsentry.yamlfile import MarkedDict, MarkedList, Position, YamlError, load_yaml, position_of
+from netsentry.yamlfile import (
+    MarkedDict,
+    MarkedList,
+    Position,
+    YamlError,
+    load_yaml,
+    load_yaml_text,
+    position_of,
+)
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TOP_KEYS = ("version", "allowlist", "rules")
@@ -89,12 +95,20 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         rule_id, dot, key = target.partition(".")
         if not sep or not dot or not rule_id or not key:
             raise UsageError(f"--set {item}: expected RULE-ID.KEY=VALUE")
+        # Parsed like a rule file (not yaml.safe_load): a mapping value (``x.where={...}``)
+        # must be a MarkedDict for the loader to accept it, and its errors then name the
+        # option, as in "--set x.where:1:2: ...".
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = load_yaml_text(raw, _option_place(rule_id, key).path) if raw.strip() else ""
+        except YamlError:
             value = raw
         out.setdefault(rule_id, {})[key] = value
     return out
+
+
+def _option_place(rule_id: str, key: str) -> Position:
+    """Where a ``--set`` value came from: the option, not the rule in the file."""
+    return Position(f"--set {rule_id}.{key}", 1, 1)
 
 
 def load_rules(paths: Sequence[str | Path] | None = None, overrides: Sequence[str] = ()) -> RuleSet:
@@ -153,9 +167,12 @@ def load_rules(paths: Sequence[str | Path] | None = None, overrides: Sequence[st
             rule_id = item.get("id") if isinstance(item.get("id"), str) else None
             if rule_id in pending:
                 for key, value in pending.pop(rule_id).items():
+                    # An invalid override is reported at the option, not at the rule's first
+                    # line in the file (which would point at text that is not wrong).
+                    place = _option_place(rule_id, key)
                     item[key] = value
-                    item.key_pos.setdefault(key, item.pos)
-                    item.value_pos[key] = item.pos
+                    item.key_pos.setdefault(key, place)
+                    item.value_pos[key] = place
             rule = _build_rule(item, errors)
             if rule is None:
                 continue

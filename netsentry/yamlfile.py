@@ -59,9 +59,12 @@ def _convert(path: str, node: yaml.Node, loader: yaml.SafeLoader) -> Any:
         out.value_pos = {}
         loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
         for key_node, value_node in node.value:
-            key = _convert(path, key_node, loader)
-            if not isinstance(key, str):
-                key = str(key)
+            # A scalar key is kept as written: resolved, YAML 1.1 turns `on:`, `yes:` or
+            # `off:` into booleans and the user would read "unknown key 'True'".
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = str(_convert(path, key_node, loader))
             if key in out:
                 raise YamlError(f"{_pos(path, key_node)}: duplicate key '{key}'")
             out[key] = _convert(path, value_node, loader)
@@ -90,7 +93,12 @@ def load_yaml_text(text: str, path: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise YamlError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        message = exc.problem or exc.context
+        if exc.context and exc.problem and exc.problem.startswith("but "):
+            # PyYAML splits some messages in two ("expected a single document in the
+            # stream" / "but found another document"): the second half alone reads broken.
+            message = f"{exc.context}, {exc.problem}"
+        raise YamlError(f"{where}: invalid YAML: {message}") from None
     except yaml.YAMLError as exc:
         raise YamlError(f"{path}: invalid YAML: {exc}") from None
     finally:
@@ -101,13 +109,21 @@ def load_yaml(path: str | Path) -> Any:
     """Read and parse a YAML file (see :func:`load_yaml_text`)."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise YamlError(f"{name}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise YamlError(f"{name}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise YamlError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Name the place (line:col) like every other error, not only the byte offset.
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlError(
+            f"{name}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start})"
+        ) from None
     return load_yaml_text(text, name)
 
 

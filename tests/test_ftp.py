@@ -340,6 +340,8 @@ def test_ndpi_ftp_failed() -> None:
 
 @needs_corpus
 def test_ppa_ftp_crack() -> None:
+    # Every frame of this capture is recorded twice (19,730 frames, 9,851 distinct TCP
+    # segments); the replayer drops the copies as retransmissions.
     # labels.yaml: 703 PASS answered by 705 "530 Login incorrect." from 708 server
     # streams. 702 sessions are whole (USER admin x335, administrator x367); in 4
     # the capture starts after USER (331 first, so the user is unknown); 2 server
@@ -354,6 +356,14 @@ def test_ppa_ftp_crack() -> None:
         (None, "failure"): 4,
     })
     assert anomalies == Counter({"ftp: reply without command": 6})
+    sessions, _ = replay(path, 21, FtpParser)
+    commands = Counter((e.record["command"], e.record["reply_received"], e.direction)
+                       for events in sessions for e in events if e.proto == "ftp")
+    assert commands == Counter({
+        ("PASS", "yes", TO_CLIENT): 703,
+        ("USER", "yes", TO_CLIENT): 699,
+        ("USER", "no", TO_SERVER): 3,  # reported at close, no reply captured
+    })
     client = stream_bytes(path, 21, TO_SERVER)
     server = stream_bytes(path, 21, TO_CLIENT)
     assert sum(len(re.findall(rb"^PASS ", c, re.M)) for c in client) == 703

@@ -592,11 +592,16 @@ def test_basic_auth_401_is_failure_and_200_success() -> None:
     assert auth_events(events) == [
         (
             {"service": "http", "user": "admin", "result": "failure"},
-            {"tx_id": 0, "method": "basic", "reason": "status 401"},
+            {
+                "tx_id": 0,
+                "method": "basic",
+                "reason": "status 401",
+                "reply": "HTTP/1.1 401 Unauthorized",
+            },
         ),
         (
             {"service": "http", "user": "admin", "result": "success"},
-            {"tx_id": 1, "method": "basic", "reason": "status 200"},
+            {"tx_id": 1, "method": "basic", "reason": "status 200", "reply": "HTTP/1.1 200 OK"},
         ),
     ]
     # each auth event follows the response event of its exchange
@@ -637,7 +642,12 @@ def test_login_form_answered_200_login_failed() -> None:
     assert got == [
         (
             {"service": "http", "user": "alice", "result": "failure"},
-            {"tx_id": 0, "method": "form", "reason": "failure phrase in page"},
+            {
+                "tx_id": 0,
+                "method": "form",
+                "reason": "failure phrase in page",
+                "reply": "HTTP/1.1 200 OK",
+            },
         )
     ]
 
@@ -658,10 +668,11 @@ def test_login_form_redirect_back_to_login_page_and_403() -> None:
     )
     forbidden = response("403 Forbidden", b"Content-Length: 0\r\n")
     for answer, reason in ((back, "redirect to login page"), (forbidden, "status 403")):
+        reply = answer.partition(b"\r\n")[0].decode()
         assert login(post, answer) == [
             (
                 {"service": "http", "user": "bob@example.com", "result": "failure"},
-                {"tx_id": 0, "method": "form", "reason": reason},
+                {"tx_id": 0, "method": "form", "reason": reason, "reply": reply},
             )
         ]
 
@@ -677,19 +688,44 @@ def test_login_json_body_answered_401() -> None:
     ]
 
 
-def test_login_heuristic_stays_quiet_when_unsure() -> None:
+def test_login_heuristic_says_attempt_when_unsure() -> None:
     incorrect = b"<p>Your answer is incorrect</p>"
     page = response("200 OK", b"Content-Length: %d\r\n" % len(incorrect), incorrect)
     # not a login form: no login word in the path, no password field
     assert login(form_post(b"/quiz", b"answer=42"), page) == []
+    # a GET of the login page is no attempt
+    assert login(b"GET /login HTTP/1.1\r\n\r\n", page) == []
     # a login form whose answer says nothing: a redirect elsewhere, a plain 200
     post = form_post(b"/login", b"user=dave&password=x")
     away = response("302 Found", b"Location: /dashboard\r\nContent-Length: 0\r\n")
-    assert login(post, away) == []
     welcome = response("200 OK", b"Content-Length: 7\r\n", b"welcome")
-    assert login(post, welcome) == []
-    # a GET of the login page is no attempt
-    assert login(b"GET /login HTTP/1.1\r\n\r\n", page) == []
+    for answer in (away, welcome):
+        assert login(post, answer) == [
+            (
+                {"service": "http", "user": "dave", "result": "attempt"},
+                {
+                    "tx_id": 0,
+                    "method": "form",
+                    "reason": "no verdict in the response",
+                    "reply": answer.partition(b"\r\n")[0].decode(),
+                },
+            )
+        ]
+
+
+def test_login_without_response_is_an_attempt_at_close() -> None:
+    anomalies: Counter[str] = Counter()
+    parser = HttpParser(anomalies)
+    post = form_post(b"/wp-login.php", b"log=eve&pwd=x")
+    assert [e.proto for e in parser.feed(TO_SERVER, post)] == ["http"]
+    [attempt] = parser.close()
+    assert (attempt.proto, attempt.direction, attempt.record) == (
+        "auth",
+        TO_SERVER,
+        {"service": "http", "user": "eve", "result": "attempt"},
+    )
+    assert attempt.extra == {"tx_id": 0, "method": "form", "reason": "no response", "reply": None}
+    assert parser.close() == []
 
 
 # -- hostile input -----------------------------------------------------------------------

@@ -531,6 +531,13 @@ def test_imap_starttls_and_attempt() -> None:
     ]
 
 
+def test_imap_empty_literal_argument() -> None:
+    events, _ = run(ImapParser, [(TO_CLIENT, b"* OK ready\r\n"),
+                                 (TO_SERVER, b"a LOGIN {0}\r\n {2}\r\npw\r\n"),
+                                 (TO_CLIENT, b"a NO no\r\n")])
+    assert auths(events) == [("", "failure", "a NO no")]
+
+
 def test_imap_huge_literal_is_skipped_not_kept() -> None:
     parser = ImapParser(Counter())
     parser.feed(TO_CLIENT, b"* OK ready\r\n")

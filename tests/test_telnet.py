@@ -176,7 +176,8 @@ def decode_all(chunks: list[bytes]) -> bytes:
 
 
 def test_nvt_strips_negotiation_and_keeps_escaped_255() -> None:
-    data = NEGOTIATION + b"ab" + IAC + IAC + b"c" + TTYPE + b"d" + IAC + b"\xf1" + b"e\r\nf\r\x00g\rh"
+    data = NEGOTIATION + b"ab" + IAC + IAC + b"c" + TTYPE + b"d" + IAC + b"\xf1"
+    data += b"e\r\nf\r\x00g\rh"
     assert decode_all([data]) == b"ab\xffcde\nf\ng\nh"
 
 

@@ -68,6 +68,13 @@ class StreamParser:
         """Consume the next in-order bytes of one direction; return completed records."""
         raise NotImplementedError
 
+    def wants(self, direction: int) -> bool:
+        """False once nothing more can be decoded in ``direction`` (e.g. it is encrypted).
+
+        The flow layer may then stop reassembling that direction altogether.
+        """
+        return True
+
     def gap(self, direction: int, size: int) -> None:
         """``size`` bytes are missing from ``direction`` before the next ``feed``."""
         self.anomalies[f"{self.name}: stream gap"] += 1

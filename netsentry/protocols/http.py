@@ -22,7 +22,11 @@ still waiting for one (pipelining), interim ``1xx`` responses excepted. It emits
   the body) -- these three also on requests -- and ``content_encoding`` (a coding
   left undecoded, e.g. ``br``);
 * ``proto="auth"`` events (``record = {"service": "http", "user", "result"}``)
-  for login outcomes, see :mod:`netsentry.protocols.httpbody`'s login rules.
+  for login outcomes, see :mod:`netsentry.protocols.httpbody`'s login rules:
+  ``failure``/``success`` after the response, ``attempt`` when credentials went
+  out and the response (or its absence at close) says nothing; ``extra`` holds
+  ``tx_id``, ``method`` (``basic``/``form``), ``reason`` and ``reply`` (the
+  status line, None when no response came).
 
 URIs: ``uri_normalized`` is the request-target percent-decoded once (``+`` read
 as a space in the query only); ``./`` and ``../`` segments are kept so traversal
@@ -203,6 +207,10 @@ class HttpParser(StreamParser):
                     what = "request" if direction == TO_SERVER else "response"
                     anomaly(self.anomalies, "http", f"{what} body truncated at close")
                 self._body_done(direction, half, events, complete=complete)
+        for tx in self._waiting:  # credentials sent, no response seen
+            if tx.emitted and (tx.basic or tx.form):
+                events.append(_auth_event(tx, "attempt", "no response", TO_SERVER, None))
+        self._waiting.clear()
         return events
 
     # -- headers ------------------------------------------------------------------
@@ -411,24 +419,13 @@ class HttpParser(StreamParser):
         extra.update(response_body=body, status_line=line, response_headers=named, tx_id=tx.tx_id)
         extra.update(more)
         events.append(AppEvent("http", _ordered(record), TO_CLIENT, extra))
-        if status is not None and (tx.basic or tx.form):
-            outcome = login_outcome(
-                status, tx.basic, tx.extra.get("uri_path", ""), named.get("location"), body
-            )
-            if outcome is not None:
-                result, reason = outcome
-                events.append(
-                    AppEvent(
-                        "auth",
-                        {"service": "http", "user": tx.user, "result": result},
-                        TO_CLIENT,
-                        {
-                            "tx_id": tx.tx_id,
-                            "method": "basic" if tx.basic else "form",
-                            "reason": reason,
-                        },
-                    )
-                )
+        if tx.basic or tx.form:
+            outcome = None
+            if status is not None:
+                path = tx.extra.get("uri_path", "")
+                outcome = login_outcome(status, tx.basic, path, named.get("location"), body)
+            result, reason = outcome or ("attempt", "no verdict in the response")
+            events.append(_auth_event(tx, result, reason, TO_CLIENT, line))
 
     # -- shared -------------------------------------------------------------------
 
@@ -520,6 +517,15 @@ _ORDER = (
     "request_headers",
     "response_headers",
 )
+
+
+def _auth_event(tx: _Tx, result: str, reason: str, direction: int, reply: str | None) -> AppEvent:
+    """A login outcome (``extra``: tx_id, method basic/form, reason, the status line)."""
+    method = "basic" if tx.basic else "form"
+    extra = {"tx_id": tx.tx_id, "method": method, "reason": reason, "reply": reply}
+    return AppEvent(
+        "auth", {"service": "http", "user": tx.user, "result": result}, direction, extra
+    )
 
 
 def _plausible(direction: int, buf: bytes, pos: int) -> bool:

@@ -322,7 +322,8 @@ class BodyReader:
 #
 # * Basic authentication: a request carrying ``Authorization: Basic`` answered
 #   401 is a failure, answered 2xx a success; the user is the part of the decoded
-#   credentials before ``:``. Other statuses say nothing.
+#   credentials before ``:``. Other statuses say nothing (the parser reports an
+#   ``attempt``).
 # * Form login: only a POST whose path contains one of LOGIN_WORDS (``login``,
 #   ``signin``, ``logon``, ... which covers ``wp-login.php``) or whose body has a
 #   PASSWORD_FIELDS field (urlencoded or a JSON object). It is a failure when the
@@ -330,7 +331,9 @@ class BodyReader:
 #   phrase, or a redirect whose Location path is the login page again (the
 #   request's own path or one containing a login word). The user is the first
 #   non-empty USER_FIELDS field of the form. No success is inferred for forms: a
-#   2xx or a redirect elsewhere is too often something else.
+#   2xx or a redirect elsewhere is too often something else (an ``attempt``).
+# * Failure phrases are looked for only in the first MAX_FORM bytes of the kept
+#   (decoded) body, and only in a 200 answering a login form.
 
 LOGIN_WORDS = ("login", "signin", "sign-in", "sign_in", "logon", "log-in", "log_in")
 PASSWORD_FIELDS = frozenset(

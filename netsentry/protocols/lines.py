@@ -128,6 +128,8 @@ class LineSplitter:
         """The unfinished line received so far (at most ``max_line`` bytes), not consumed."""
         if self._head is not None:
             return self._head
+        if self._drop:
+            return b""
         return bytes(self._buf[self._pos : self._pos + self._max])
 
     def take(self, n: int) -> bytes:

@@ -317,6 +317,9 @@ class ImapParser(StreamParser):
                 b"AUTHENTICATE",
             )
             self._literal = bytearray() if keep else None
+            if not self._literal_left and keep:
+                self._words.append(b"")  # {0}: an empty argument, nothing to read
+                self._literal = None
             return
         words, self._words, self._more = self._words, [], False
         if len(words) >= 2:

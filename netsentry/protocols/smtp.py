@@ -11,7 +11,8 @@ are read whole. It emits:
   4xx/5xx, "body_bytes": message bytes}``. It goes out ``TO_SERVER`` when the
   client ends the message (the lone ``.`` line, or ``BDAT ... LAST``); a
   transaction without a message goes out ``TO_CLIENT`` at the reply to RSET,
-  QUIT, EHLO/HELO, or at :meth:`SmtpParser.close`.
+  QUIT, EHLO/HELO, ``TO_SERVER`` when a new MAIL starts before it was closed,
+  or at :meth:`SmtpParser.close`.
 * ``AppEvent(proto="auth", service="smtp")`` at the server's verdict on ``AUTH``:
   ``235`` (any 2xx) is a success, ``535`` a failure. The user name comes from
   the SASL exchange where visible (PLAIN, LOGIN, CRAM-MD5, ...; see

@@ -19,15 +19,16 @@ Login attempts: the password exchange is encrypted, so at :meth:`SshParser.close
 if the client finished its key exchange (so it could have tried to log in),
 the decoder emits ``AppEvent(proto="auth", record={"service": "ssh", "user":
 None, "result": "attempt"}, extra={"client_bytes", "server_bytes",
-"short_session"})``, ``TO_SERVER``. ``short_session`` is True when the client
+"short_session"})``, ``TO_SERVER``. ``short_session`` is True when both sides
 sent fewer than :data:`SHORT_SESSION_BYTES` encrypted bytes before the flow
 ended. Heuristic: a failed password guess (service request, one to a few
-``USERAUTH_REQUEST`` packets, disconnect) costs the client a few hundred bytes
-to about 2 KB, while an interactive or file-transfer session that logged in
-usually sends more. It is a hint for counting guesses per source over a time
-window, not a verdict: a short successful command (``ssh host true``) is also
-short, and a client that tries many passwords in one connection still counts
-as one attempt.
+``USERAUTH_REQUEST`` packets, ``USERAUTH_FAILURE`` answers, disconnect) costs a
+few hundred bytes to about 2 KB each way, while a session that logged in and
+did something usually moves more; the server-side bound keeps a short command
+that downloaded a lot (``git clone``, ``scp`` from the server) out. It is a
+hint for counting guesses per source over a time window, not a verdict: a
+short successful command (``ssh host true``) is also short, and a client that
+tries several passwords in one connection still counts as one attempt.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from netsentry.protocols.lines import LineSplitter, auth_event, text
 PORTS = frozenset({22, 2222})
 
 SHORT_SESSION_BYTES = 5 * 1024
-"""Client bytes after the key exchange below which a closed session counts as short."""
+"""Encrypted bytes per direction below which a closed session counts as short."""
 MAX_PACKET = 256 * 1024
 """Largest cleartext packet length accepted before the stream counts as not SSH."""
 MAX_PRE_BANNER_LINES = 32
@@ -152,6 +153,8 @@ class SshParser(StreamParser):
             side.encrypted += size
         elif side.mode == _PACKETS and size <= side.skip:
             side.skip -= size
+            if not side.skip and side.final:
+                side.mode = _ENCRYPTED
         else:
             side.lines, side.mode = None, _LOST
 
@@ -166,7 +169,7 @@ class SshParser(StreamParser):
             event.extra.update(
                 client_bytes=client.encrypted,
                 server_bytes=server.encrypted,
-                short_session=client.encrypted < SHORT_SESSION_BYTES,
+                short_session=max(client.encrypted, server.encrypted) < SHORT_SESSION_BYTES,
             )
             events.append(event)
         return events

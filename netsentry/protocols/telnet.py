@@ -192,6 +192,8 @@ class TelnetParser(StreamParser):
         super().gap(direction, size)
         self._nvt[direction].reset()
         self._lines[direction].resync()
+        if direction == TO_CLIENT:
+            self._mark = 0
 
     def close(self) -> list[AppEvent]:
         """A verdict message left without a line end still counts."""

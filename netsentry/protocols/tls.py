@@ -454,6 +454,10 @@ class TlsParser(StreamParser):
 
     # -- StreamParser API ---------------------------------------------------------
 
+    def wants(self, direction: int) -> bool:
+        """False once the direction is encrypted (or failed): nothing more to decode."""
+        return not self._sides[direction].done
+
     def feed(self, direction: int, data: bytes) -> list[AppEvent]:
         """Consume in-order bytes of one direction; return the hellos/certificates completed."""
         side = self._sides[direction]
