@@ -468,7 +468,7 @@ class ThresholdDetector:
         if record == "packet":
             states = self.for_packet(ctx.proto)
         else:
-            states = self.by_record.get(record, ())
+            states = self.by_record.get(record, [])
         for state in states:
             if state.counts(ctx):
                 finding = state.observe(ctx)
