@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := netsentry/data/demo.pcap
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit rules-test bench clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -30,7 +30,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+rules-test: $(STAMP)
+	$(BIN)/netsentry rules test
+
+test: lint typecheck rules-test unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)

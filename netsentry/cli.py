@@ -38,7 +38,7 @@ from netsentry.eve import alert_event, alert_line
 from netsentry.intel import IntelSet, load_indicator_file
 from netsentry.report import render_findings, render_summary, safe_text
 from netsentry.ruleload import RuleFileError, load_rules
-from netsentry.rules import RuleSet
+from netsentry.rules import SEVERITIES, RuleSet
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 findings at or above --fail-on; 2 usage error or invalid "
@@ -269,11 +269,24 @@ def analyze(
             f"'none', or a comma-separated list of {', '.join(PROTOCOLS)}.",
         ),
     ] = "auto",
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="SEVERITY",
+            help="Exit with code 1 when a finding has this severity or a higher one "
+            f"({', '.join(SEVERITIES)}); for CI pipelines.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not print warnings to stderr.")
     ] = False,
 ) -> None:
     """Analyze captures and report what is in them."""
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise _fail(
+            UsageError(f"--fail-on: unknown severity '{fail_on}' (use {', '.join(SEVERITIES)})")
+        )
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
         protocols = _decoder_list(decoders)
@@ -333,6 +346,10 @@ def analyze(
         raise _fail(NetsentryError(f"{output}: cannot write ({exc.strerror or exc})")) from None
     if result.partial:
         raise typer.Exit(int(ExitCode.PARTIAL))
+    if fail_on is not None:
+        limit = SEVERITIES[fail_on]
+        if any(SEVERITIES.get(f.rule.severity, 9) <= limit for f in result.findings):
+            raise typer.Exit(int(ExitCode.FINDINGS))
 
 
 app.add_typer(rules_app, name="rules")

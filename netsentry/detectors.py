@@ -413,7 +413,15 @@ class _ThresholdState:
         if self.distinct is not None:
             evidence["distinct"] = self.rule.distinct
             evidence["sample"] = [str(v) for v in list(entry)[-5:]]
-        return Finding.from_ctx(self.rule, ctx, evidence)
+        finding = Finding.from_ctx(self.rule, ctx, evidence)
+        flow = ctx.flow
+        if self.rule.track in ("by_client", "by_server") and flow is not None:
+            # Counted per client (say, failed logins answered by the server): report the
+            # flow as client -> server, attacker first, whichever packet completed it.
+            finding.src, finding.dst = flow.cli, flow.srv
+            finding.sport, finding.dport = flow.cport, flow.spt
+            finding.direction = 0
+        return finding
 
 
 class ThresholdDetector:

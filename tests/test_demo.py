@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from netsentry.engine import analyze
+from netsentry.ruleload import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "netsentry" / "data" / "demo.pcap"
@@ -29,9 +30,9 @@ def test_committed_demo_matches_its_generator(tmp_path: Path) -> None:
 
 def test_demo_summary() -> None:
     summary = analyze([DEMO]).summary
-    assert summary.packets == 105
+    assert summary.packets == 273
     assert {name: p for name, (p, _b) in summary.protocols.items()} == {
-        "TCP": 88,
+        "TCP": 256,
         "UDP": 13,
         "ARP": 2,
         "ICMP": 2,
@@ -39,3 +40,21 @@ def test_demo_summary() -> None:
     assert summary.fragments["reassembled"] == 1
     assert not summary.skipped
     assert summary.warnings() == []
+
+
+def test_demo_findings_with_default_rules() -> None:
+    """The demo shows one of each thing it stages, attacker first."""
+    result = analyze([DEMO], rules=load_rules())
+    by_rule: dict[str, tuple[str, str]] = {}
+    for finding in result.findings:
+        by_rule.setdefault(finding.rule.id, (finding.src_ip, finding.dest_ip))
+    assert by_rule == {
+        "sqli-union-select": ("192.168.1.66", "192.168.1.20"),
+        "sqli-functions": ("192.168.1.66", "192.168.1.20"),
+        "sqli-user-agent-sqlmap": ("192.168.1.66", "192.168.1.20"),
+        "scan-tcp-ports": ("192.168.1.66", "192.168.1.20"),
+        "brute-force-ftp": ("192.168.1.66", "192.168.1.20"),
+        "malware-eicar": ("203.0.113.66", "192.168.1.10"),
+        "irc-bot-command": ("198.51.100.99", "192.168.1.10"),
+    }
+    assert len(result.findings) == 7

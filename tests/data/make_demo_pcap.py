@@ -174,14 +174,52 @@ def build() -> list[tuple[float, bytes]]:
         cap, attacker, web, 41000, 80, attack, b"HTTP/1.1 500 Internal Server Error\r\n\r\n"
     )
     # A SYN scan of the web server's low ports, answered by resets.
-    for port in range(20, 40):
+    for port in range(20, 80):
         cap.add(ether(ipv4(tcp(41500, port, flags=SYN, seq=7, ack=0), attacker, web)), 0.002)
         cap.add(ether(ipv4(tcp(port, 41500, flags=RST | ACK, seq=0, ack=8), web, attacker)), 0.001)
     # Failed FTP logins.
-    for attempt, password in enumerate([b"123456", b"password", b"admin"]):
+    passwords = [
+        b"123456",
+        b"password",
+        b"admin",
+        b"letmein",
+        b"qwerty",
+        b"welcome",
+        b"monkey",
+        b"dragon",
+        b"master",
+        b"shadow",
+        b"111111",
+        b"abc123",
+    ]
+    for attempt, password in enumerate(passwords):
         cport = 42000 + attempt
         request = b"USER admin\r\nPASS " + password + b"\r\n"
         tcp_session(cap, attacker, web, cport, 21, request, b"530 Login incorrect.\r\n")
+    # A download of the EICAR antivirus test file (stands in for a malware payload).
+    eicar = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    tcp_session(
+        cap,
+        laptop,
+        "203.0.113.66",
+        50200,
+        80,
+        b"GET /update.exe HTTP/1.1\r\nHost: updates.example.net\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+        + str(len(eicar)).encode()
+        + b"\r\n\r\n"
+        + eicar,
+    )
+    # An IRC bot receiving a command in its channel topic.
+    tcp_session(
+        cap,
+        laptop,
+        "198.51.100.99",
+        50300,
+        6667,
+        b"NICK bot-4711\r\nUSER bot 0 * :bot\r\nJOIN #cmd\r\n",
+        b":irc.example.net 332 bot-4711 #cmd :.download http://203.0.113.66/update.exe\r\n",
+    )
     # IPv6 DNS over a VLAN-tagged link.
     v6q = ipv6(
         udp(53200, 53, dns_query("www.example.org", 30, dpkt.dns.DNS_AAAA)),
