@@ -31,7 +31,7 @@ from rich.progress import (
 from netsentry import __version__
 from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
-from netsentry.cli_rules import rules_app
+from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.eve import alert_event, alert_line
@@ -197,10 +197,7 @@ def _load_intel(files: list[Path] | None) -> IntelSet | None:
 
 
 def _report_rule_errors(exc: RuleFileError) -> typer.Exit:
-    err = _stderr()
-    for line in exc.errors:
-        err.print(safe_text(line), style="red")
-    err.print(safe_text(f"error: {len(exc.errors)} problem(s) in rule files; nothing analyzed"))
+    print_rule_errors(exc, "; nothing analyzed")
     return typer.Exit(int(ExitCode.USAGE))
 
 
@@ -230,15 +227,7 @@ def analyze(
             "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
         ),
     ] = None,
-    rule_files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--rules",
-            "-r",
-            metavar="FILE",
-            help="Rule file (repeatable; default: the packaged rules.yaml).",
-        ),
-    ] = None,
+    rule_files: FilesOption = None,
     no_rules: Annotated[
         bool, typer.Option("--no-rules", help="Run no detections: traffic summary only.")
     ] = False,

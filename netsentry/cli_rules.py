@@ -55,14 +55,19 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_rule_errors(exc: RuleFileError, suffix: str = "") -> None:
+    """Every problem of invalid rule files on stderr, then a one-line total."""
+    err = _err()
+    for line in exc.errors:
+        err.print(safe_text(line), style="red")
+    err.print(safe_text(f"error: {len(exc.errors)} problem(s) in rule files{suffix}"))
+
+
 def _load(files: list[Path] | None) -> RuleSet:
     try:
         return load_rules(files or None)
     except RuleFileError as exc:
-        err = _err()
-        for line in exc.errors:
-            err.print(safe_text(line), style="red")
-        err.print(safe_text(f"error: {len(exc.errors)} problem(s) in rule files"))
+        print_rule_errors(exc)
         raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
