@@ -100,14 +100,21 @@ class AppLayer:
                 return []
             events = self._tcp(flow, direction, pkt)
         elif proto == 17:
-            if not pkt.payload:
+            if not pkt.payload or flow.app_proto == "failed":
                 return []
             spec = self.udp_ports.get(flow.spt) or self.udp_ports.get(flow.cport)
             if spec is None or spec.datagram is None:
                 return []
             if not flow.app_proto:
                 flow.app_proto = spec.name
-            events = spec.datagram(pkt.payload, direction, self.anomalies, self.limits)
+            # Contained like the TCP decoders (_contain): a datagram decoder bug used to
+            # escape here and end the whole run.
+            try:
+                events = spec.datagram(pkt.payload, direction, self.anomalies, self.limits)
+            except Exception as exc:
+                self.anomalies[f"{spec.name}: decoder error {type(exc).__name__}"] += 1
+                flow.app_proto = "failed"
+                return []
         else:
             return []
         for event in events:
@@ -118,7 +125,18 @@ class AppLayer:
 
     def on_flow_end(self, flow: Flow, last_ts: int = 0, last_num: int = 0) -> list[AppEvent]:
         """The flow ended: flush reassembly buffers and close its decoder."""
+        events = self._finish(flow)
+        for event in events:
+            event.ts = last_ts or flow.last_ts
+            event.pkt_num = last_num
+            event.flow = flow
+        # Counted after the flush, which may still recognize the protocol (data that only
+        # left the out-of-order buffer now); counted before it, such a flow was "tcp".
         self.flows_by_proto[flow.app_proto or _l4_name(flow.proto)] += 1
+        return events
+
+    def _finish(self, flow: Flow) -> list[AppEvent]:
+        """Flush what is buffered, close the decoder and drop the flow's app state."""
         events: list[AppEvent] = []
         streams = flow.streams
         if streams is not None:
@@ -130,12 +148,9 @@ class AppLayer:
                 events.extend(parser.close())
             except Exception as exc:  # a decoder bug must not end the run
                 self.anomalies[f"{parser.name}: decoder error {type(exc).__name__}"] += 1
-        for event in events:
-            event.ts = last_ts or flow.last_ts
-            event.pkt_num = last_num
-            event.flow = flow
         flow.app = None
         flow.streams = None
+        flow.app_done = True
         return events
 
     # -- TCP ------------------------------------------------------------------------
@@ -170,6 +185,10 @@ class AppLayer:
                 # rule can match encrypted bytes. Stop reassembling this flow.
                 flow.app_done = True
                 flow.streams = None
+        if flow.state == "closed" and not flow.app_done:
+            # FIN both ways or RST: the conversation is over, so finish its decoding now
+            # instead of holding buffers and parsers until the closed flow times out.
+            events.extend(self._finish(flow))
         return events
 
     def _deliver(self, flow: Flow, direction: int, items: list[bytes | int]) -> list[AppEvent]:

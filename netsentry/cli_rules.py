@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from netsentry.detectors import Detection
 from netsentry.errors import ExitCode
 from netsentry.fields import FIELDS
 from netsentry.report import safe_text
@@ -22,6 +23,7 @@ from netsentry.ruleload import RuleFileError, load_rules
 from netsentry.rules import (
     CATEGORIES,
     RULE_KINDS,
+    Condition,
     IntelRule,
     MatchRule,
     Rule,
@@ -108,6 +110,11 @@ def validate(
 ) -> None:
     """Check rule files; print every problem as path:line:col and exit 2 if any."""
     ruleset = _load(files)
+    try:
+        Detection(ruleset)  # compiles every pattern set as analyze will (Hyperscan)
+    except RuleFileError as exc:
+        print_rule_errors(exc)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     _out().print(f"ok: {len(ruleset.rules)} rules in {len(files)} file(s)")
 
 
@@ -134,14 +141,17 @@ def explain(
         out.print(safe_text(f"defined at {rule.origin}"), style="dim")
     table = Table(title="keys", title_justify="left")
     table.add_column("key")
-    table.add_column("value")
+    # fold, not the default ellipsis: a regex or URL cut to "union(\s|/\*.{0,40}?\*/|\+|…"
+    # hides exactly what the reader came to see
+    table.add_column("value", overflow="fold")
     table.add_column("meaning")
     cls = RULE_KINDS[rule.kind]
     docs = {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
     for key, value in rule.keys().items():
-        if key == "examples" or value in ((), "", None):
+        shown = _show(value)
+        if key == "examples" or not shown:  # also an empty allowlist: Allowlist() shows ""
             continue
-        table.add_row(key, safe_text(_show(value)), safe_text(docs.get(key, "")))
+        table.add_row(key, safe_text(shown), safe_text(docs.get(key, "")))
     out.print(table)
     fields = (
         [_main_field(rule)]
@@ -161,15 +171,22 @@ def explain(
 
 
 def _show(value: object) -> str:
+    # 'where' read "field=auth.service, op=eq, value=ftp, field=auth.result, ..." and an
+    # allowlist "cidrs=('10.0.0.0/8',)": conditions are shown as written in a rule instead.
+    if isinstance(value, Condition):
+        shown = value.value
+        text = f"[{', '.join(map(str, shown))}]" if isinstance(shown, tuple) else str(shown)
+        return f"{value.field} {value.op} {text}"
     if isinstance(value, tuple):
-        return ", ".join(_show(v) for v in value)
+        sep = "; " if any(isinstance(v, Condition) for v in value) else ", "
+        return sep.join(_show(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         parts = {
-            k: v
-            for k, v in dataclasses.asdict(value).items()
-            if v not in ((), "", None) and k != "pos"
+            f.name: getattr(value, f.name)
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in ((), "", None) and f.name != "pos"
         }
-        return ", ".join(f"{k}={v}" for k, v in parts.items())
+        return "; ".join(f"{k}: {_show(v)}" for k, v in parts.items())
     return str(value)
 
 

@@ -113,7 +113,8 @@ def _eq(value: Any, expected: Any) -> bool:
     if value is None:
         return False
     if isinstance(value, bool) or isinstance(expected, bool):
-        return value is expected or value == expected
+        # Booleans equal booleans only: `value == expected` made port 1 equal `true`.
+        return value is expected
     if isinstance(value, (int, float)) and isinstance(expected, (int, float)):
         return value == expected
     if isinstance(value, bytes):

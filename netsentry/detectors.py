@@ -10,7 +10,7 @@ its detector class.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,7 +19,13 @@ from netsentry.conditions import CidrSet, compile_condition, required_protocols
 from netsentry.fields import Ctx, FieldSpec, resolve
 from netsentry.findings import Finding
 from netsentry.intel import IntelSet, normalize_domain
-from netsentry.matchers import PatternSet, apply_transforms, literal_pattern, match_span, to_bytes
+from netsentry.matchers import (
+    PatternSet,
+    apply_transforms,
+    literal_pattern,
+    match_span,
+    to_bytes,
+)
 from netsentry.model import Packet
 from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
 
@@ -44,6 +50,26 @@ def rule_record(rule: Rule) -> str:
         if spec is not None and spec.record != "any":
             return spec.record
     return "packet"
+
+
+def rule_side(rule: Rule) -> int | None:
+    """The transaction side (0 request, 1 response) a rule's fields belong to, if any.
+
+    An HTTP response event repeats its request's fields for context; a rule about
+    request fields must only see the request, or each transaction would count twice.
+    """
+    # 'distinct' does not decide the side: an NXDOMAIN storm counts response records
+    # (where: dns.rcode) by their query names (distinct: dns.rrname, a request field
+    # that responses repeat).
+    names: list[str] = [c.field for c in getattr(rule, "where", ())]
+    main = getattr(rule, "field", "")
+    if main:
+        names.insert(0, main)
+    for name in names:
+        spec = resolve(name)
+        if spec is not None and spec.side is not None:
+            return spec.side
+    return None
 
 
 def snippet(data: bytes, span: tuple[int, int] | None) -> str:
@@ -104,6 +130,7 @@ class _Compiled:
     predicates: list[Callable[[Ctx], bool]]
     pattern: str
     nocase: bool
+    side: int | None = None
 
 
 def _pattern_of(rule: MatchRule | ThresholdRule) -> tuple[str, bool]:
@@ -157,7 +184,8 @@ class MatchDetector:
         for rule in rules:
             if not rule.field:
                 preds = [compile_condition(c) for c in rule.where]
-                self.plain[rule_record(rule)].append(_Compiled(rule, preds, "", False))
+                compiled = _Compiled(rule, preds, "", False, rule_side(rule))
+                self.plain[rule_record(rule)].append(compiled)
                 continue
             spec = resolve(rule.field)
             assert spec is not None
@@ -178,7 +206,11 @@ class MatchDetector:
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
         """Findings of every match rule on ``record`` for this record."""
         findings: list[Finding] = []
+        event = ctx.event
         for compiled in self.plain.get(record, ()):
+            side = compiled.side
+            if side is not None and event is not None and event.direction != side:
+                continue
             if all(p(ctx) for p in compiled.predicates):
                 rule = compiled.rule
                 assert isinstance(rule, MatchRule)
@@ -304,6 +336,7 @@ class _ThresholdState:
         self.fired_until: dict[Any, int] = {}
         self.evicted = 0
         self.protocols = required_protocols(rule.where)
+        self.side = rule_side(rule)
         # Large counts are kept as per-bucket totals (BUCKETS buckets per window) rather
         # than one timestamp per event, so a 20,000-packet rate rule costs a few list
         # entries per key, not 20,000. The window then slides in steps of window/BUCKETS.
@@ -333,6 +366,8 @@ class _ThresholdState:
         return flow.cli if track == "by_client" else flow.srv
 
     def counts(self, ctx: Ctx) -> bool:
+        if self.side is not None and ctx.event is not None and ctx.event.direction != self.side:
+            return False  # a response repeats its request's fields: count each once
         if self.predicates and not all(p(ctx) for p in self.predicates):
             return False
         if self.patterns is not None and self.spec is not None:
@@ -343,43 +378,64 @@ class _ThresholdState:
                 return False
         return True
 
+    def _last_seen(self, entry: Any) -> int:
+        """Capture time of the newest event held for a key."""
+        if self.bucketed:
+            return int(entry[-1][0]) + self.bucket if len(entry) > 1 else 0
+        if self.distinct is not None:
+            return int(next(reversed(entry.values()))) if entry else 0
+        return int(entry[-1]) if entry else 0
+
+    def _drop_idle(self, now: int) -> None:
+        """Forget keys with no event inside the window (they cannot fire any more).
+
+        Keys are kept in least-recently-active order, so only the front is looked at:
+        amortized O(1) per event, and a flood of spoofed sources leaves no residue.
+        """
+        keys = self.keys
+        limit = now - self.window
+        while keys:
+            key, entry = next(iter(keys.items()))
+            if self._last_seen(entry) >= limit:
+                return
+            del keys[key]
+            if self.fired_until.get(key, 0) <= now:
+                self.fired_until.pop(key, None)
+
     def observe(self, ctx: Ctx) -> Finding | None:
         ts = ctx.ts
         key = self.key_of(ctx)
         entry = self.keys.get(key)
         if entry is None:
+            self._drop_idle(ts)
             if len(self.keys) >= MAX_KEYS:
                 old, _ = self.keys.popitem(last=False)
                 self.fired_until.pop(old, None)
                 self.evicted += 1
-            if self.bucketed:
-                entry = []
-            elif self.distinct is not None:
-                entry = OrderedDict()
-            else:
-                entry = deque(maxlen=self.rule.count)
+            # Plain lists and dicts: a deque or OrderedDict costs several hundred bytes
+            # even when empty, and a flood of spoofed sources makes one key per packet.
+            entry = {} if self.distinct is not None else []
             self.keys[key] = entry
         else:
             self.keys.move_to_end(key)
         if self.bucketed:
-            state = cast("list[Any]", entry)  # [total, deque of [bucket start, count]]
+            state = cast("list[Any]", entry)  # [total, [bucket start, count], ...]
             if not state:
-                state.extend((0, deque()))
-            buckets: deque[list[int]] = state[1]
+                state.append(0)
             start = ts - ts % self.bucket
-            if buckets and buckets[-1][0] == start:
-                buckets[-1][1] += 1
+            if len(state) > 1 and state[-1][0] == start:
+                state[-1][1] += 1
             else:
-                buckets.append([start, 1])
+                state.append([start, 1])
             state[0] += 1
             limit = ts - self.window
-            while buckets and buckets[0][0] + self.bucket <= limit:
-                state[0] -= buckets.popleft()[1]
+            while len(state) > 1 and state[1][0] + self.bucket <= limit:
+                state[0] -= state.pop(1)[1]
             count = state[0]
             reached = count >= self.rule.count
-            first = buckets[0][0]
+            first = state[1][0]
         elif self.distinct is not None:
-            seen = cast("OrderedDict[Any, int]", entry)  # distinct value -> last seen
+            seen = cast("dict[Any, int]", entry)  # distinct value -> last seen, oldest first
             value = self.distinct.get(ctx)
             if value is None:
                 return None
@@ -388,16 +444,21 @@ class _ThresholdState:
                 seen.pop(item, None)
                 seen[item] = ts
             limit = ts - self.window
-            while seen and next(iter(seen.values())) < limit:
-                seen.popitem(last=False)
+            while seen:
+                oldest = next(iter(seen))
+                if seen[oldest] >= limit:
+                    break
+                del seen[oldest]
             reached = len(seen) >= self.rule.count
             count = len(seen)
             first = next(iter(seen.values())) if seen else ts
             if len(seen) > self.rule.count:
-                seen.popitem(last=False)  # keep the set bounded by count
+                del seen[next(iter(seen))]  # keep the set bounded by count
         else:
-            times = cast("deque[int]", entry)  # timestamps of the last `count` events
+            times = cast("list[int]", entry)  # timestamps of the last `count` events
             times.append(ts)
+            if len(times) > self.rule.count:
+                del times[0]
             reached = len(times) >= self.rule.count and ts - times[0] <= self.window
             count = len(times)
             first = times[0]
@@ -501,6 +562,13 @@ _INTEL_KIND = {
 }
 
 
+def _absolute_url(record: dict[str, Any], target: str) -> str:
+    """An origin-form request target joined with its Host, as URL feeds list URLs."""
+    if target.startswith("/") and record.get("hostname"):
+        return f"http://{record['hostname']}{target}"
+    return target
+
+
 def intel_kind(field_name: str) -> str | None:
     """What kind of indicator a field holds (None: not usable in intel rules)."""
     spec = resolve(field_name)
@@ -541,6 +609,8 @@ class IntelDetector:
                 value = spec.get(ctx)
                 if value is None:
                     continue
+                if spec.name == "http.url" and ctx.event is not None:
+                    value = _absolute_url(ctx.event.record, str(value))
                 for item in value if isinstance(value, list) else [value]:
                     hits = self._lookup(_INTEL_KIND.get(spec.name, ""), str(item))
                     if rule.feeds:

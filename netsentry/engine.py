@@ -74,6 +74,25 @@ class AnalysisResult:
         return self.damaged or bool(self.detector_errors)
 
 
+def _direction_of(flow: Flow, pkt: Packet) -> int:
+    """0 when ``pkt`` belongs to ``flow`` going client -> server, 1 server -> client, -1 not."""
+    if (
+        pkt.src == flow.cli
+        and pkt.dst == flow.srv
+        and pkt.sport == flow.cport
+        and pkt.dport == flow.spt
+    ):
+        return 0
+    if (
+        pkt.src == flow.srv
+        and pkt.dst == flow.cli
+        and pkt.sport == flow.spt
+        and pkt.dport == flow.cport
+    ):
+        return 1
+    return -1
+
+
 def _frame_key(frame: Frame) -> int:
     return frame[0]
 
@@ -178,7 +197,15 @@ def analyze(
         on_stream = detection.on_stream
 
         def stream_chunk(flow: Flow, direction: int, data: bytes) -> None:
-            found = on_stream(current[0], flow, direction, data)
+            # The packet being processed is the chunk's context only when it is this
+            # flow's packet in this direction; data released by a flush (a timeout inside
+            # another packet's lookup) or by the peer's ACK gets the flow's context.
+            pkt = current[0]
+            if pkt is not None and (
+                pkt.ts < flow.first_ts or _direction_of(flow, pkt) != direction
+            ):
+                pkt = None
+            found = on_stream(pkt, flow, direction, data)
             if found:
                 findings.extend(found)
 

@@ -54,9 +54,15 @@ def alert_event(finding: Finding, community_id: bool = True) -> dict[str, Any]:
         event["proto"] = PROTO_NAMES.get(finding.proto, str(finding.proto))
         if len(finding.src) in (4, 16):
             event["ip_v"] = 4 if len(finding.src) == 4 else 6
-    if finding.proto in (1, 58) and flow is not None and flow.icmp_type >= 0:
-        event["icmp_type"] = flow.icmp_type
-        event["icmp_code"] = flow.icmp_code
+    if finding.proto in (1, 58):
+        # The packet's type and code, as Suricata writes them; the flow's (its first
+        # packet's) only when the finding has no packet (a flow that ended).
+        if finding.icmp_type >= 0:
+            event["icmp_type"] = finding.icmp_type
+            event["icmp_code"] = finding.icmp_code
+        elif flow is not None and flow.icmp_type >= 0:
+            event["icmp_type"] = flow.icmp_type
+            event["icmp_code"] = flow.icmp_code
     if community_id and flow is not None:
         event["community_id"] = flow.community_id
     event["alert"] = {

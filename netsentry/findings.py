@@ -7,7 +7,17 @@ from typing import Any
 
 from netsentry.fields import Ctx
 from netsentry.model import PROTO_NAMES, ip_text
+from netsentry.protocols.base import AppEvent
 from netsentry.rules import CATEGORIES, SEVERITIES, Rule
+
+
+def _light(event: AppEvent | None) -> AppEvent | None:
+    """The event without its ``extra`` (bodies can be 256 KiB): findings are kept all run."""
+    if event is None or not event.extra:
+        return event
+    return AppEvent(
+        event.proto, event.record, event.direction, {}, event.ts, event.pkt_num, event.flow
+    )
 
 
 @dataclass(slots=True)
@@ -26,11 +36,16 @@ class Finding:
     flow: Any = None  # netsentry.flows.Flow
     event: Any = None  # netsentry.protocols.base.AppEvent
     evidence: dict[str, Any] = field(default_factory=dict)
+    # ICMP type/code of the packet that fired (-1: none). EVE writes the packet's, and a
+    # flow's first packet (the echo request) is not the packet of an echo-reply finding.
+    icmp_type: int = -1
+    icmp_code: int = -1
 
     @classmethod
     def from_ctx(cls, rule: Rule, ctx: Ctx, evidence: dict[str, Any]) -> Finding:
         """A finding located at a record context."""
-        pkt_num = ctx.pkt.num if ctx.pkt is not None else 0
+        pkt = ctx.pkt
+        pkt_num = pkt.num if pkt is not None else 0
         if ctx.event is not None and ctx.event.pkt_num:
             pkt_num = ctx.event.pkt_num
         return cls(
@@ -44,8 +59,10 @@ class Finding:
             proto=ctx.proto,
             direction=ctx.direction,
             flow=ctx.flow,
-            event=ctx.event,
+            event=_light(ctx.event),
             evidence=evidence,
+            icmp_type=pkt.icmp_type if pkt is not None else -1,
+            icmp_code=pkt.icmp_code if pkt is not None else -1,
         )
 
     @property

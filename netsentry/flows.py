@@ -4,18 +4,23 @@ A flow's client is the side that sent its first packet, except that a first
 packet carrying SYN+ACK, or sent from a well-known port to an ephemeral one, is
 taken as the server speaking (a capture that started mid-conversation).
 
-Memory is bounded two ways: idle timeouts per protocol class (in capture time,
-so a replayed week-old capture behaves like live traffic) and a maximum number
-of flows, beyond which the least recently active flow is evicted. Each class
-keeps its flows in least-recently-active order, so expiry only ever looks at
-the front. Every flow that ends — closed, timed out, evicted, or still open at
-the end of input — is handed to ``on_end`` exactly once.
+Memory is bounded two ways: idle timeouts per protocol and TCP state (in capture
+time, so a replayed week-old capture behaves like live traffic) and a maximum
+number of flows. Expiry is a sweep over the table, run at most once per second of
+capture time and only after enough packets to pay for it (amortized to a few
+flow checks per packet), so the per-packet path is one dict lookup with no LRU
+bookkeeping. A flow therefore ends up to about a second of capture time after
+its timeout. When the table is full, the sweep first expires with short
+"emergency" timeouts (as Suricata does) and then evicts the least recently active
+flows, unestablished ones first (a spoofed SYN flood fills tables with them).
+Every flow that ends — closed, timed out, evicted, or still open at the end of
+input — is handed to ``on_end`` exactly once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +39,13 @@ class FlowConfig:
     """Limits of the flow table (all times in seconds of capture time)."""
 
     tcp_timeout: float = 600.0
+    tcp_new_timeout: float = 60.0  # handshake not completed (Suricata's tcp "new")
     tcp_closed_timeout: float = 30.0
     udp_timeout: float = 120.0
     other_timeout: float = 60.0
-    max_flows: int = 200_000
+    max_flows: int = 100_000
     community_id_seed: int = 0
+    emergency_factor: float = 0.1  # timeouts are scaled by this when the table is full
 
 
 class Flow:
@@ -53,7 +60,8 @@ class Flow:
         "app",
         "app_done",
         "app_proto",
-        "bytes",
+        "bytes0",
+        "bytes1",
         "cli",
         "cport",
         "end_reason",
@@ -61,12 +69,14 @@ class Flow:
         "fired",
         "first_num",
         "first_ts",
-        "flags",
+        "flags0",
+        "flags1",
         "icmp_code",
         "icmp_type",
         "key",
         "last_ts",
-        "pkts",
+        "pkts0",
+        "pkts1",
         "probes",
         "proto",
         "seed",
@@ -90,9 +100,10 @@ class Flow:
         self.first_ts = pkt.ts
         self.last_ts = pkt.ts
         self.first_num = pkt.num
-        self.pkts = [0, 0]
-        self.bytes = [0, 0]
-        self.flags = [0, 0]  # union of TCP flags seen per direction
+        # per direction (0 toserver, 1 toclient): packets, bytes, union of TCP flags
+        self.pkts0 = self.pkts1 = 0
+        self.bytes0 = self.bytes1 = 0
+        self.flags0 = self.flags1 = 0
         self.state = ""  # TCP: "new", "established", "closed"; others ""
         self.seed = seed
         self._community_id: str | None = None
@@ -127,7 +138,22 @@ class Flow:
     @property
     def established(self) -> bool:
         """TCP three-way handshake completed (SYN, SYN-ACK, then the client's ACK)."""
-        return self.state in ("established", "closed") and bool(self.flags[1] & TCP_SYN)
+        return self.state in ("established", "closed") and bool(self.flags1 & TCP_SYN)
+
+    @property
+    def pkts(self) -> tuple[int, int]:
+        """Packets (toserver, toclient)."""
+        return self.pkts0, self.pkts1
+
+    @property
+    def bytes(self) -> tuple[int, int]:
+        """Bytes on the wire (toserver, toclient)."""
+        return self.bytes0, self.bytes1
+
+    @property
+    def flags(self) -> tuple[int, int]:
+        """Union of the TCP flags seen (toserver, toclient)."""
+        return self.flags0, self.flags1
 
 
 # Well-known service ports; a first packet *from* one of these is the server talking.
@@ -155,32 +181,28 @@ class FlowTable:
         self.config = config or FlowConfig()
         self.on_end = on_end
         self.counters: Counter[str] = Counter()
-        # One LRU order per timeout class; "closed" holds TCP flows after FIN/RST.
-        self._classes: dict[str, OrderedDict[FlowKey, Flow]] = {
-            "tcp": OrderedDict(),
-            "closed": OrderedDict(),
-            "udp": OrderedDict(),
-            "other": OrderedDict(),
-        }
+        self._flows: dict[FlowKey, Flow] = {}
         c = self.config
         self._timeouts = {
             "tcp": int(c.tcp_timeout * SEC),
+            "new": int(c.tcp_new_timeout * SEC),
             "closed": int(c.tcp_closed_timeout * SEC),
             "udp": int(c.udp_timeout * SEC),
             "other": int(c.other_timeout * SEC),
         }
-        self._where: dict[FlowKey, str] = {}
         self._next_sweep = 0
+        self._since_sweep = 0  # packets since the last sweep
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._flows)
 
     def lookup(self, pkt: Packet) -> tuple[Flow, int]:
         """The flow of ``pkt`` (created if new) and the packet's direction (0 or 1)."""
         ts = pkt.ts
-        if ts >= self._next_sweep:
+        self._since_sweep += 1
+        flows = self._flows
+        if ts >= self._next_sweep and self._since_sweep * 4 >= len(flows):
             self.expire(ts)
-            self._next_sweep = ts + SEC
         proto = pkt.proto
         src, dst = pkt.src, pkt.dst
         if proto in (1, 58):
@@ -191,76 +213,87 @@ class FlowTable:
             key: FlowKey = (proto, src, sport, dst, dport)
         else:
             key = (proto, dst, dport, src, sport)
-        cls_name = self._where.get(key)
-        if cls_name is not None:
-            od = self._classes[cls_name]
-            flow = od[key]
-            reopened = pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
-            if proto == 6 and cls_name == "closed" and reopened:
-                # a new connection reusing the ports of a finished one
-                self._end(key, "closed")
+        flow = flows.get(key)
+        if flow is not None:
+            if (
+                proto == 6
+                and flow.state == "closed"
+                and pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+            ):
+                self._end(key, "closed")  # a new connection reusing a finished one's ports
             else:
-                od.move_to_end(key)
                 direction = 0 if (src == flow.cli and sport == flow.cport) else 1
                 if proto in (1, 58) and src == dst:
                     direction = 0
-                self._account(flow, pkt, direction, key)
+                self._account(flow, pkt, direction)
                 return flow, direction
-        if len(self._where) >= self.config.max_flows:
-            self._evict_one()
+        if len(flows) >= self.config.max_flows:
+            self.expire(ts, full=True)
         flow = Flow(key, pkt, _client_is_src(pkt), self.config.community_id_seed)
         flow.state = "new" if proto == 6 else ""
-        cls_name = "tcp" if proto == 6 else "udp" if proto == 17 else "other"
-        self._classes[cls_name][key] = flow
-        self._where[key] = cls_name
+        flows[key] = flow
         self.counters["flows"] += 1
         direction = 0 if (src == flow.cli and sport == flow.cport) else 1
-        self._account(flow, pkt, direction, key)
+        self._account(flow, pkt, direction)
         return flow, direction
 
-    def _account(self, flow: Flow, pkt: Packet, direction: int, key: FlowKey) -> None:
-        flow.last_ts = pkt.ts if pkt.ts > flow.last_ts else flow.last_ts
-        flow.pkts[direction] += 1
-        flow.bytes[direction] += pkt.wirelen
+    def _account(self, flow: Flow, pkt: Packet, direction: int) -> None:
+        if pkt.ts > flow.last_ts:
+            flow.last_ts = pkt.ts
+        flags = pkt.tcp_flags
+        if direction == 0:
+            flow.pkts0 += 1
+            flow.bytes0 += pkt.wirelen
+            flow.flags0 |= flags
+        else:
+            flow.pkts1 += 1
+            flow.bytes1 += pkt.wirelen
+            flow.flags1 |= flags
         if flow.proto != 6:
             return
-        flags = pkt.tcp_flags
-        flow.flags[direction] |= flags
-        if flow.state == "new" and direction == 0 and flags & TCP_ACK and flow.flags[1] & TCP_SYN:
-            flow.state = "established"
-        ending = flags & TCP_RST or (flow.flags[0] & TCP_FIN and flow.flags[1] & TCP_FIN)
-        if ending and flow.state != "closed":
+        state = flow.state
+        if (
+            state == "new"
+            and direction == 0
+            and flags & (TCP_ACK | TCP_RST | TCP_SYN) == TCP_ACK  # a RST|ACK aborts instead
+            and flow.flags1 & TCP_SYN
+        ):
+            flow.state = state = "established"
+        if state != "closed" and (flags & TCP_RST or (flow.flags0 & flow.flags1 & TCP_FIN)):
             flow.state = "closed"
-            if self._where.get(key) == "tcp":
-                del self._classes["tcp"][key]
-                self._classes["closed"][key] = flow
-                self._where[key] = "closed"
 
-    def expire(self, now: int) -> None:
-        """End every flow idle for longer than its class's timeout."""
-        for cls_name, od in self._classes.items():
-            limit = now - self._timeouts[cls_name]
-            while od:
-                key, flow = next(iter(od.items()))
-                if flow.last_ts >= limit:
-                    break
-                self._end(key, "timeout")
+    def _timeout(self, flow: Flow) -> int:
+        if flow.proto == 6:
+            state = flow.state
+            return self._timeouts[
+                "closed" if state == "closed" else "new" if state == "new" else "tcp"
+            ]
+        return self._timeouts["udp" if flow.proto == 17 else "other"]
 
-    def _evict_one(self) -> None:
-        oldest_key: FlowKey | None = None
-        oldest_ts = 0
-        for od in self._classes.values():
-            if od:
-                key, flow = next(iter(od.items()))
-                if oldest_key is None or flow.last_ts < oldest_ts:
-                    oldest_key, oldest_ts = key, flow.last_ts
-        if oldest_key is not None:
-            self.counters["evicted"] += 1
-            self._end(oldest_key, "evicted")
+    def expire(self, now: int, full: bool = False) -> None:
+        """End every flow idle for longer than its timeout; make room when the table is full."""
+        self._next_sweep = now + SEC
+        self._since_sweep = 0
+        flows = self._flows
+        limit = self.config.max_flows
+        factor = self.config.emergency_factor if full or len(flows) >= limit * 0.9 else 1.0
+        timeout = self._timeout
+        stale = [key for key, flow in flows.items() if now - flow.last_ts > timeout(flow) * factor]
+        for key in stale:
+            self._end(key, "timeout")
+        if full and len(flows) >= limit:
+            # Still full: evict the least recently active flows, unestablished ones first,
+            # down to 90% so that evictions come in batches, not one sort per new flow.
+            target = min(limit - 1, int(limit * 0.9))
+            ranked = sorted(
+                flows.items(), key=lambda kv: (kv[1].state == "established", kv[1].last_ts)
+            )
+            for key, _flow in ranked[: len(flows) - target]:
+                self.counters["evicted"] += 1
+                self._end(key, "evicted")
 
     def _end(self, key: FlowKey, reason: str) -> None:
-        cls_name = self._where.pop(key)
-        flow = self._classes[cls_name].pop(key)
+        flow = self._flows.pop(key)
         flow.end_reason = reason
         self.counters[f"ended: {reason}"] += 1
         if self.on_end is not None:
@@ -268,9 +301,9 @@ class FlowTable:
 
     def flush(self) -> None:
         """End every remaining flow (end of input)."""
-        for key in list(self._where):
+        for key in list(self._flows):
             self._end(key, "end of input")
 
     def flows(self) -> list[Flow]:
         """The flows currently in the table (for tests and reports)."""
-        return [f for od in self._classes.values() for f in od.values()]
+        return list(self._flows.values())

@@ -11,6 +11,7 @@ value, since captures repeat addresses and names endlessly.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
             return None
         shift = bits - prefix
         return (6 if six else 4), prefix, (int.from_bytes(packed, "big") >> shift) << shift
-    if not packed and "%" not in addr and not all(c in _IP_CHARS for c in addr):
+    if not packed and "%" not in addr and not _IP_CHARS.issuperset(addr):
         return None  # a domain or a URL: not worth a slow ipaddress attempt
     try:
         net = ipaddress.ip_network(text, strict=False)
@@ -84,6 +85,7 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
 
 
 _IP_CHARS = frozenset("0123456789abcdefABCDEF.:%")
+_HOST = re.compile(r"[\w*.-]+")  # letters and digits of any script, '_', '*', '.', '-'
 
 
 class IntelSet:
@@ -196,11 +198,7 @@ def guess_kind(value: str) -> str | None:
     # "Anything with a dot" took '1.2.3.999', '1.2.3.4:8080' or '!!!.!!!' for domains,
     # so garbage lines were loaded as indicators instead of being counted as garbage.
     labels = lower.rstrip(".").split(".")
-    if (
-        len(labels) > 1
-        and all(c.isalnum() or c in "-_*." for c in lower)
-        and not labels[-1].isdigit()
-    ):
+    if len(labels) > 1 and _HOST.fullmatch(lower) and not labels[-1].isdigit():
         return "domain"
     return None
 

@@ -67,8 +67,12 @@ def compile_single(pattern: str, nocase: bool = False) -> Any:
 _EMPTY_PROBES = (b"a", b"0", b"_", b" ", b"-", b"\n", b"a b", b"\xe9")
 
 
-def pattern_error(pattern: str, nocase: bool = False) -> str | None:
-    """Why a regex cannot be used, or None. Checks every available engine."""
+def pattern_error(pattern: str, nocase: bool = False, hyperscan_check: bool = True) -> str | None:
+    """Why a regex cannot be used, or None. Checks every available engine.
+
+    ``hyperscan_check=False`` skips the Hyperscan compile, for callers that check many
+    patterns at once with :func:`hyperscan_errors` (one compile instead of one each).
+    """
     if not pattern:
         return "empty pattern"
     try:
@@ -91,12 +95,28 @@ def pattern_error(pattern: str, nocase: bool = False) -> str | None:
                 "the pattern can match an empty string (e.g. at a word boundary), "
                 "so it would match almost everything"
             )
-    if HAVE_HYPERSCAN:
+    if hyperscan_check:
+        return hyperscan_errors([(0, pattern, nocase)]).get(0)
+    return None
+
+
+def hyperscan_errors(patterns: Sequence[tuple[int, str, bool]]) -> dict[int, str]:
+    """Patterns Hyperscan cannot compile, by id: one compile for all, then per pattern
+    only when that fails (compiling each rule alone cost about a second per start-up)."""
+    if not HAVE_HYPERSCAN or not patterns:
+        return {}
+    try:
+        _hs_database(patterns)
+        return {}
+    except hyperscan.error:
+        pass
+    problems: dict[int, str] = {}
+    for pattern_id, pattern, nocase in patterns:
         try:
             _hs_database([(0, pattern, nocase)])
         except hyperscan.error as exc:
-            return f"Hyperscan cannot compile it: {exc}"
-    return None
+            problems[pattern_id] = f"Hyperscan cannot compile it: {exc}"
+    return problems
 
 
 # RE2's \s is [\t\n\f\r ]; PCRE's (Hyperscan's) also holds \v. Spelled as byte ranges.
@@ -163,7 +183,18 @@ def _hs_expression(pattern: str) -> str:
     return "".join(out)
 
 
+_HS_CACHE: dict[tuple[tuple[int, str, bool], ...], Any] = {}
+_HS_CACHE_MAX = 512
+
+
 def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
+    """A compiled Hyperscan block-mode database (with its scratch space), cached per pattern
+    tuple: compiling costs tens of milliseconds per pattern, and the same rule set is
+    compiled again for every capture a process analyzes."""
+    key = tuple(patterns)
+    cached = _HS_CACHE.get(key)
+    if cached is not None:
+        return cached
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     flags = [
         hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if nocase else 0)
@@ -175,6 +206,10 @@ def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
         elements=len(patterns),
         flags=flags,
     )
+    db.scratch = hyperscan.Scratch(db)
+    if len(_HS_CACHE) >= _HS_CACHE_MAX:
+        _HS_CACHE.clear()
+    _HS_CACHE[key] = db
     return db
 
 
@@ -194,9 +229,7 @@ class PatternSet:
         if not self.patterns:
             self._scan = lambda data: []
         elif engine == "hyperscan":
-            self._db = _hs_database(self.patterns)
-            self._scratch = hyperscan.Scratch(self._db)
-            self._db.scratch = self._scratch
+            self._db = _hs_database(self.patterns)  # cached, with its scratch space
             self._scan = self._scan_hs
         else:
             self._set = re2.Set.SearchSet(_re2_options())

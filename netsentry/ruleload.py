@@ -21,7 +21,8 @@ from typing import Any
 
 from netsentry.errors import UsageError
 from netsentry.fields import resolve
-from netsentry.matchers import pattern_error
+from netsentry.intel import normalize_domain
+from netsentry.matchers import hyperscan_errors, pattern_error
 from netsentry.rules import (
     CATEGORIES,
     OPERATORS,
@@ -203,6 +204,25 @@ def load_rules(paths: Sequence[str | Path] | None = None, overrides: Sequence[st
     )
 
 
+def check_hyperscan(rules: Sequence[Rule]) -> None:
+    """Raise RuleFileError naming every rule whose regex Hyperscan cannot compile.
+
+    Load-time validation uses RE2 only; Hyperscan is checked when the detectors are
+    built (one compile per field group, cached), which is where a failure would show.
+    """
+    patterns = [
+        (i, r.regex, r.nocase)
+        for i, r in enumerate(rules)
+        if isinstance(r, (MatchRule, ThresholdRule)) and r.regex
+    ]
+    errors = _Errors()
+    for index, problem in sorted(hyperscan_errors(patterns).items()):
+        rule = rules[index]
+        errors.add(rule.origin, rule.id, f"invalid regex: {problem}")
+    if errors.items:
+        raise RuleFileError(errors.items)
+
+
 # -- one rule -----------------------------------------------------------------------
 
 
@@ -225,7 +245,17 @@ def _build_rule(item: MarkedDict, errors: _Errors) -> Rule | None:
         value_pos = position_of(item, key, value=True)
         spec = keys.get(key)
         if spec is None:
-            errors.add(key_pos, rule_id, f"unknown key '{key}'{_suggest(key, keys)}")
+            # A key of another kind ('count' on a match rule) is a missing 'kind:', and
+            # "did you mean 'content'?" would send the user the wrong way.
+            # A near-miss spelling ('field' for 'fields') still gets its suggestion.
+            owners = [k for k, c in RULE_KINDS.items() if key in _yaml_keys(c)]
+            close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.8)
+            hint = (
+                f" (a key of kind '{owners[0]}'; this rule is kind '{kind}')"
+                if owners and not close
+                else _suggest(key, keys)
+            )
+            errors.add(key_pos, rule_id, f"unknown key '{key}'{hint}")
             continue
         value = _convert_value(key, raw, spec.type, value_pos, rule_id, errors)
         if value is not _INVALID:
@@ -364,7 +394,9 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
             errors.add(
                 position_of(item, "content"), rule.id, "give either 'regex' or 'content', not both"
             )
-        if isinstance(rule, MatchRule) and not (rule.field and has_pattern) and not rule.where:
+        # Only when neither half is there: a field without a pattern (or the reverse) has
+        # its own message below, and one mistake used to be reported twice.
+        if isinstance(rule, MatchRule) and not rule.field and not has_pattern and not rule.where:
             errors.add(
                 item.pos,
                 rule.id,
@@ -381,7 +413,7 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
                 "'field' needs 'regex' or 'content' to say what counts",
             )
         if rule.regex:
-            problem = pattern_error(rule.regex)
+            problem = pattern_error(rule.regex, rule.nocase, hyperscan_check=False)
             if problem:
                 errors.add(
                     position_of(item, "regex", value=True), rule.id, f"invalid regex: {problem}"
@@ -471,7 +503,7 @@ def _condition(
                 errors.add(pos, rule_id, f"'{name}': invalid CIDR {block!r}")
                 return None
     if op in ("regex", "not_regex"):
-        problem = pattern_error(str(value))
+        problem = pattern_error(str(value), hyperscan_check=False)  # where: runs on RE2
         if problem:
             errors.add(pos, rule_id, f"'{name}': invalid regex: {problem}")
             return None
@@ -504,7 +536,9 @@ def _allowlist(raw: Any, pos: Position | None, rule_id: str | None, errors: _Err
                 except ValueError:
                     errors.add(kpos, rule_id, f"allowlist: invalid CIDR {block!r}")
         elif key == "domains":
-            domains.extend(str(d).lower().strip(".") for d in items)
+            # normalize_domain as indicators are: a per-rule '*.scanner.example' was kept
+            # as written and never matched (the global list was normalized later).
+            domains.extend(normalize_domain(str(d)) for d in items)
         else:
             errors.add(
                 kpos,

@@ -131,6 +131,13 @@ class Rule:
     )
     origin: Position | None = field(default=None, metadata={"yaml": False})
 
+    def __post_init__(self) -> None:
+        # The kind follows the class: ThresholdRule(...) built in code (not from YAML,
+        # where 'kind:' picks the class) kept the default "match", and `rules explain`,
+        # RULE_KINDS[rule.kind] and reports then took it for a match rule.
+        if self.kind_name and self.kind != self.kind_name:
+            object.__setattr__(self, "kind", self.kind_name)
+
     def keys(self) -> dict[str, Any]:
         """The YAML-visible fields and their values."""
         return {

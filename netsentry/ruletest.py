@@ -10,6 +10,7 @@ since what is listed depends on the feeds loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from netsentry.conditions import holds, value_test
@@ -53,7 +54,14 @@ def _pattern_matches(rule: MatchRule | ThresholdRule, value: Any, engine: str) -
         return False
     if rule.transforms:
         data = apply_transforms(data, rule.transforms)
-    return bool(PatternSet([(0, pattern, rule.nocase)], engine=engine).scan(data))
+    return bool(_pattern_set(pattern, rule.nocase, engine).scan(data))
+
+
+@lru_cache(maxsize=1024)
+def _pattern_set(pattern: str, nocase: bool, engine: str) -> PatternSet:
+    # A rule's examples share its pattern: compiling it once per example made
+    # `netsentry rules test` spend seconds in Hyperscan's compiler.
+    return PatternSet([(0, pattern, nocase)], engine=engine)
 
 
 def _conditions_hold(rule: MatchRule | ThresholdRule | IntelRule, values: dict[str, Any]) -> bool:
@@ -76,7 +84,13 @@ def example_matches(rule: Rule, example: Any, engine: str = "auto") -> tuple[boo
                 return False, ""
         return _conditions_hold(rule, values), ""
     if isinstance(rule, IntelRule):
-        value = example if values is None else next(iter(values.values()), None)
+        # The value of one of the rule's fields, not the mapping's first value: with
+        # {dns.rcode: NOERROR, dns.answer: evil.example} "NOERROR" was judged.
+        value = (
+            example
+            if values is None
+            else next((values[f] for f in rule.fields if f in values), None)
+        )
         kinds = {intel_kind(f) for f in rule.fields}
         kind = guess_kind(str(value))
         ok = kind is not None and (
