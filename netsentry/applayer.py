@@ -150,19 +150,33 @@ class AppLayer:
                 self.anomalies[f"{parser.name}: decoder error {type(exc).__name__}"] += 1
         flow.app = None
         flow.streams = None
+        flow.tails = None
         flow.app_done = True
         return events
 
     # -- TCP ------------------------------------------------------------------------
 
     def _tcp(self, flow: Flow, direction: int, pkt: Packet) -> list[AppEvent]:
+        flags = pkt.tcp_flags
         streams = flow.streams
         if streams is None:
+            if not pkt.payload:
+                # No data yet: remember a SYN's sequence number instead of building stream
+                # state, so a SYN flood (one flow per spoofed SYN) costs no Stream objects.
+                if flags & TCP_SYN:
+                    flow.isn = flow.isn or (-1, -1)
+                    isn = list(flow.isn)
+                    isn[direction] = pkt.seq
+                    flow.isn = (isn[0], isn[1])
+                return []
             streams = flow.streams = [
                 Stream(self.anomalies, self.depth, MAX_OOO),
                 Stream(self.anomalies, self.depth, MAX_OOO),
             ]
-        flags = pkt.tcp_flags
+            if flow.isn is not None:
+                for side, seq in enumerate(flow.isn):
+                    if seq >= 0:
+                        streams[side].syn(seq)
         events: list[AppEvent] = []
         if flags & TCP_SYN:
             streams[direction].syn(pkt.seq)

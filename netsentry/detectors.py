@@ -22,11 +22,14 @@ from netsentry.intel import IntelSet, normalize_domain
 from netsentry.matchers import (
     PatternSet,
     apply_transforms,
+    is_compile_error,
     literal_pattern,
     match_span,
+    precompile,
     to_bytes,
 )
-from netsentry.model import Packet
+from netsentry.model import Packet, ip_short
+from netsentry.ruleload import check_hyperscan
 from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
 
 _EMPTY: list[Finding] = []
@@ -199,9 +202,13 @@ class MatchDetector:
             group.rules.append(
                 _Compiled(rule, [compile_condition(c) for c in rule.where], pattern, nocase)
             )
-        for groups in self.groups.values():
-            for group in groups:
-                group.build()
+        all_groups = [g for groups in self.groups.values() for g in groups]
+        if engine != "re2":
+            precompile(
+                [[(i, c.pattern, c.nocase) for i, c in enumerate(g.rules)] for g in all_groups]
+            )
+        for group in all_groups:
+            group.build()
 
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
         """Findings of every match rule on ``record`` for this record."""
@@ -313,7 +320,10 @@ class StreamMatcher:
 
 # -- threshold rules -------------------------------------------------------------------
 
-MAX_KEYS = 100_000  # tracked keys per threshold rule before the least recent is dropped
+# Tracked keys per threshold rule before the least recently active is dropped. Idle keys
+# (nothing inside the window) go first anyway; this caps what a flood of spoofed
+# sources can hold (each would otherwise be a key of its own) at a few MB per rule.
+MAX_KEYS = 20_000
 SIGNATURE_FIELDS = frozenset(
     ("proto", "tcp.flags", "icmp.type", "icmp.code", "ip.version", "direction")
 )
@@ -436,7 +446,13 @@ class _ThresholdState:
             first = state[1][0]
         elif self.distinct is not None:
             seen = cast("dict[Any, int]", entry)  # distinct value -> last seen, oldest first
-            value = self.distinct.get(ctx)
+            name = self.distinct.name
+            if name == "src_ip":  # packed addresses: no text string per distinct source
+                value = ctx.src or None
+            elif name == "dest_ip":
+                value = ctx.dst or None
+            else:
+                value = self.distinct.get(ctx)
             if value is None:
                 return None
             values = value if isinstance(value, list) else [value]
@@ -473,7 +489,10 @@ class _ThresholdState:
         }
         if self.distinct is not None:
             evidence["distinct"] = self.rule.distinct
-            evidence["sample"] = [str(v) for v in list(entry)[-5:]]
+            evidence["sample"] = [
+                ip_short(v) if isinstance(v, bytes) and len(v) in (4, 16) else str(v)
+                for v in list(entry)[-5:]
+            ]
         finding = Finding.from_ctx(self.rule, ctx, evidence)
         flow = ctx.flow
         if self.rule.track in ("by_client", "by_server") and flow is not None:
@@ -648,6 +667,16 @@ class Detection:
         self, ruleset: RuleSet, intel: IntelSet | None = None, engine: str = "auto"
     ) -> None:
         active = [r for r in ruleset.rules if r.enabled]
+        try:
+            self._build(ruleset, active, intel, engine)
+        except Exception as exc:
+            if is_compile_error(exc):
+                check_hyperscan(active)  # raises RuleFileError naming the rules
+            raise
+
+    def _build(
+        self, ruleset: RuleSet, active: list[Rule], intel: IntelSet | None, engine: str
+    ) -> None:
         match_rules = [r for r in active if isinstance(r, MatchRule)]
         self.match = MatchDetector([r for r in match_rules if rule_record(r) != "stream"], engine)
         stream_det = MatchDetector([r for r in match_rules if rule_record(r) == "stream"], engine)

@@ -10,14 +10,21 @@ from netsentry.model import PROTO_NAMES, ip_text
 from netsentry.protocols.base import AppEvent
 from netsentry.rules import CATEGORIES, SEVERITIES, Rule
 
+_HEAVY_KEYS = ("request_headers", "response_headers")
+
 
 def _light(event: AppEvent | None) -> AppEvent | None:
-    """The event without its ``extra`` (bodies can be 256 KiB): findings are kept all run."""
-    if event is None or not event.extra:
+    """What a finding keeps of its event: the EVE record without full header lists, and no
+    ``extra`` (bodies can be 256 KiB). Findings live for the whole run, so a noisy rule
+    must not pin every request it fired on. (Suricata's alerts leave headers out too.)"""
+    if event is None:
+        return None
+    record = event.record
+    if any(key in record for key in _HEAVY_KEYS):
+        record = {k: v for k, v in record.items() if k not in _HEAVY_KEYS}
+    elif not event.extra:
         return event
-    return AppEvent(
-        event.proto, event.record, event.direction, {}, event.ts, event.pkt_num, event.flow
-    )
+    return AppEvent(event.proto, record, event.direction, {}, event.ts, event.pkt_num, event.flow)
 
 
 @dataclass(slots=True)

@@ -39,8 +39,8 @@ class FlowConfig:
     """Limits of the flow table (all times in seconds of capture time)."""
 
     tcp_timeout: float = 600.0
-    tcp_new_timeout: float = 60.0  # handshake not completed (Suricata's tcp "new")
-    tcp_closed_timeout: float = 30.0
+    tcp_new_timeout: float = 30.0  # handshake not completed: half-open, often spoofed
+    tcp_closed_timeout: float = 10.0  # after FIN both ways or RST: late ACKs, retransmissions
     udp_timeout: float = 120.0
     other_timeout: float = 60.0
     max_flows: int = 100_000
@@ -73,6 +73,7 @@ class Flow:
         "flags1",
         "icmp_code",
         "icmp_type",
+        "isn",
         "key",
         "last_ts",
         "pkts0",
@@ -112,6 +113,7 @@ class Flow:
         self.app_done = False  # nothing more to decode or scan (an encrypted session)
         self.probes = 0  # data chunks seen while no decoder recognized the flow
         self.streams: Any = None  # [Stream, Stream] when reassembling, else None
+        self.isn: tuple[int, int] | None = None  # SYN sequence numbers seen before any data
         self.end_reason = ""
         self.fired: set[str] | None = None  # rules that fire once per flow and did
         self.tails: list[bytes] | None = None  # last stream bytes per direction (matching)

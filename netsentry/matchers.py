@@ -16,6 +16,7 @@ a finding, comes from the single RE2 pattern afterwards.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -187,14 +188,7 @@ _HS_CACHE: dict[tuple[tuple[int, str, bool], ...], Any] = {}
 _HS_CACHE_MAX = 512
 
 
-def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
-    """A compiled Hyperscan block-mode database (with its scratch space), cached per pattern
-    tuple: compiling costs tens of milliseconds per pattern, and the same rule set is
-    compiled again for every capture a process analyzes."""
-    key = tuple(patterns)
-    cached = _HS_CACHE.get(key)
-    if cached is not None:
-        return cached
+def _compile(patterns: Sequence[tuple[int, str, bool]]) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     flags = [
         hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if nocase else 0)
@@ -206,11 +200,82 @@ def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
         elements=len(patterns),
         flags=flags,
     )
-    db.scratch = hyperscan.Scratch(db)
+    return db
+
+
+def _remember(patterns: tuple[tuple[int, str, bool], ...], db: Any) -> None:
     if len(_HS_CACHE) >= _HS_CACHE_MAX:
         _HS_CACHE.clear()
-    _HS_CACHE[key] = db
+    _HS_CACHE[patterns] = db
+
+
+def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
+    """A compiled Hyperscan block-mode database (with its scratch space), cached per pattern
+    tuple: compiling costs tens of milliseconds per pattern, and the same rule set is
+    compiled again for every capture a process analyzes."""
+    key = tuple(patterns)
+    cached = _HS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    db = _compile(patterns)
+    db.scratch = hyperscan.Scratch(db)
+    _remember(key, db)
     return db
+
+
+def is_compile_error(exc: BaseException) -> bool:
+    """True when ``exc`` is Hyperscan refusing a pattern."""
+    return HAVE_HYPERSCAN and isinstance(exc, hyperscan.error)
+
+
+def precompile(pattern_sets: Sequence[Sequence[tuple[int, str, bool]]]) -> None:
+    """Compile Hyperscan databases in a forked child and load them here (into the cache).
+
+    Hyperscan's compiler needs tens of MB of scratch memory for the default rules; the
+    process's peak RSS would keep that forever. The child pays it and hands back the
+    serialized databases (``hyperscan.dumpb``; we only ever load what our own child
+    wrote). On any trouble the databases are simply compiled here as before, which also
+    surfaces compile errors with their real message.
+    """
+    if not HAVE_HYPERSCAN or not hasattr(os, "fork"):
+        return
+    todo = list(dict.fromkeys(tuple(p) for p in pattern_sets if p and tuple(p) not in _HS_CACHE))
+    if not todo:
+        return
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    if pid == 0:  # the child: compile, serialize, exit without running any cleanup
+        code = 0
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as out:
+                for patterns in todo:
+                    blob = hyperscan.dumpb(_compile(patterns))
+                    out.write(len(blob).to_bytes(8, "big") + blob)
+        except BaseException:
+            code = 3
+        os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return
+    pos = 0
+    for patterns in todo:
+        size = int.from_bytes(data[pos : pos + 8], "big")
+        blob = data[pos + 8 : pos + 8 + size]
+        pos += 8 + size
+        if len(blob) != size:
+            return
+        db = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
+        db.scratch = hyperscan.Scratch(db)
+        _remember(patterns, db)
 
 
 class PatternSet:

@@ -111,7 +111,7 @@ class Packet:
         )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def ip_text(packed: bytes) -> str:
     """Format a packed IPv4/IPv6 address as text; IPv6 fully expanded, as EVE writes it."""
     if len(packed) == 4:
@@ -121,7 +121,7 @@ def ip_text(packed: bytes) -> str:
     return ""
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def ip_short(packed: bytes) -> str:
     """Format a packed address compactly for people (``::1`` rather than the EVE form)."""
     if len(packed) == 4:

@@ -287,7 +287,7 @@ def _one_of_each(table: FlowTable, feed: Feed) -> dict[str, Flow]:
     ("config", "timeouts"),
     [
         (SMALL, {"closed": 2, "other": 3, "udp": 5, "tcp": 10}),
-        (FlowConfig(), {"closed": 30, "other": 60, "udp": 120, "tcp": 600}),
+        (FlowConfig(), {"closed": 10, "other": 60, "udp": 120, "tcp": 600}),
     ],
     ids=["small", "default"],
 )
