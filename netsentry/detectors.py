@@ -323,7 +323,7 @@ class StreamMatcher:
 # Tracked keys per threshold rule before the least recently active is dropped. Idle keys
 # (nothing inside the window) go first anyway; this caps what a flood of spoofed
 # sources can hold (each would otherwise be a key of its own) at a few MB per rule.
-MAX_KEYS = 20_000
+MAX_KEYS = 10_000
 SIGNATURE_FIELDS = frozenset(
     ("proto", "tcp.flags", "icmp.type", "icmp.code", "ip.version", "direction")
 )

@@ -17,7 +17,7 @@ from typing import Any
 
 from netsentry.model import PROTO_NAMES, Packet, ip_short
 
-DEFAULT_MAX_KEYS = 50_000
+DEFAULT_MAX_KEYS = 20_000
 
 
 class TopTable:

@@ -157,7 +157,7 @@ def test_top_orders_by_bytes_or_packets() -> None:
     assert table.top(3, by="packets") == [("b", 5, 50), ("c", 3, 300), ("d", 3, 270)]
     assert table.top(0) == []
     assert table.pruned == 0
-    assert table.max_keys == DEFAULT_MAX_KEYS == 50_000
+    assert table.max_keys == DEFAULT_MAX_KEYS == 20_000
 
 
 def test_top_table_stays_bounded_and_keeps_heavy_hitters() -> None:
