@@ -30,6 +30,7 @@ from netsentry.findings import Finding
 from netsentry.flows import Flow, FlowConfig, FlowTable
 from netsentry.intel import IntelSet
 from netsentry.model import Packet
+from netsentry.protocols.base import AppEvent
 from netsentry.rules import RuleSet
 from netsentry.summary import CaptureInfo, Summary
 
@@ -167,11 +168,13 @@ def analyze(
     flow_config: FlowConfig | None = None,
     app_report: bool = True,
     engine: str = "auto",
+    on_event: Callable[[AppEvent], None] | None = None,
 ) -> AnalysisResult:
     """Analyze the captures at ``paths`` as one timestamp-ordered stream.
 
     ``rules``: detections to run (None: none). ``protocols`` names the application
-    decoders to run; None decides from the rules and ``app_report``.
+    decoders to run; None decides from the rules and ``app_report``. ``on_event`` sees
+    every application event (HTTP transaction, DNS message, TLS hello, ...) as decoded.
     """
     summary = Summary()
     decoder = Decoder()
@@ -179,6 +182,15 @@ def analyze(
     wanted = list(protocols) if protocols is not None else decoders_needed(detection, app_report)
     app = AppLayer(wanted)
     apps = AppSummary()
+    add_event: Callable[[AppEvent], None] = apps.add
+    if on_event is not None:
+        hook = on_event
+
+        def add_and_report(event: AppEvent) -> None:
+            apps.add(event)
+            hook(event)
+
+        add_event = add_and_report
     findings: list[Finding] = []
     last: list[int] = [0, 0]  # ts and number of the latest packet, for end-of-flow events
     wants = detection.wants if detection is not None else (lambda record: False)
@@ -186,7 +198,7 @@ def analyze(
 
     def flow_ended(flow: Flow) -> None:
         for event in app.on_flow_end(flow, last[0], last[1]):
-            apps.add(event)
+            add_event(event)
             if evaluate is not None and wants(event.proto):
                 findings.extend(evaluate(event.proto, Ctx(None, flow, event.direction, event)))
         if evaluate is not None and wants("flow"):
@@ -221,7 +233,6 @@ def analyze(
         add = summary.add
         lookup = flows.lookup
         on_packet = app.on_packet if app.active else None
-        add_event = apps.add
         for pkt in packets(readers, decoder, infos, progress):
             add(pkt)
             if not pkt.family or pkt.fragment:

@@ -39,11 +39,10 @@ from typing import Any
 import pytest
 import yaml
 
-from netsentry.applayer import AppLayer
 from netsentry.engine import analyze
 from netsentry.eve import alert_event
-from netsentry.flows import Flow, FlowConfig
-from netsentry.model import Packet, ip_text
+from netsentry.flows import FlowConfig
+from netsentry.model import ip_text
 from netsentry.protocols.base import AppEvent
 from netsentry.rules import Condition, MatchRule, RuleSet
 
@@ -126,25 +125,7 @@ class Hello:
 def pipeline_events(path: Path, **options: Any) -> list[AppEvent]:
     """Every application event ``engine.analyze(path, **options)`` produces."""
     events: list[AppEvent] = []
-    on_packet = AppLayer.on_packet
-    on_flow_end = AppLayer.on_flow_end
-
-    def packet_events(self: AppLayer, flow: Flow, direction: int, pkt: Packet) -> list[AppEvent]:
-        got = on_packet(self, flow, direction, pkt)
-        events.extend(got)
-        return got
-
-    def end_events(
-        self: AppLayer, flow: Flow, last_ts: int = 0, last_num: int = 0
-    ) -> list[AppEvent]:
-        got = on_flow_end(self, flow, last_ts, last_num)
-        events.extend(got)
-        return got
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(AppLayer, "on_packet", packet_events)
-        patch.setattr(AppLayer, "on_flow_end", end_events)
-        analyze([path], **options)
+    analyze([path], on_event=events.append, **options)
     return events
 
 

@@ -58,10 +58,7 @@ from typing import Any
 
 import pytest
 
-from netsentry.applayer import AppLayer
 from netsentry.engine import analyze
-from netsentry.flows import Flow
-from netsentry.model import Packet
 from netsentry.protocols.base import AppEvent
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -310,25 +307,7 @@ def tshark_runs() -> Iterator[dict[str, Future[TsharkRun]]]:
 def netsentry_events(path: Path) -> list[AppEvent]:
     """Every application event ``engine.analyze`` produces for ``path`` (all decoders)."""
     events: list[AppEvent] = []
-    on_packet = AppLayer.on_packet
-    on_flow_end = AppLayer.on_flow_end
-
-    def packet_events(self: AppLayer, flow: Flow, direction: int, pkt: Packet) -> list[AppEvent]:
-        got = on_packet(self, flow, direction, pkt)
-        events.extend(got)
-        return got
-
-    def end_events(
-        self: AppLayer, flow: Flow, last_ts: int = 0, last_num: int = 0
-    ) -> list[AppEvent]:
-        got = on_flow_end(self, flow, last_ts, last_num)
-        events.extend(got)
-        return got
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(AppLayer, "on_packet", packet_events)
-        patch.setattr(AppLayer, "on_flow_end", end_events)
-        analyze([path])
+    analyze([path], on_event=events.append)
     return events
 
 
