@@ -235,6 +235,15 @@ class AppLayer:
         flow.app = None
         flow.app_proto = "failed"
 
+    def _probe(self, spec: ProtocolSpec, direction: int, data: bytes) -> bool:
+        """Ask one decoder whether it recognizes ``data``; a probe bug counts as a no."""
+        assert spec.probe is not None
+        try:
+            return spec.probe(direction, data)
+        except Exception as exc:  # contain decoder bugs: hostile bytes must not end the run
+            self.anomalies[f"{spec.name}: probe error {type(exc).__name__}"] += 1
+            return False
+
     def _detect(self, flow: Flow, direction: int, data: bytes) -> list[AppEvent]:
         """Recognize the flow's protocol from its first bytes; then replay them to the parser.
 
@@ -248,7 +257,7 @@ class AppLayer:
         candidates = [s for s in self.tcp_specs if flow.spt in s.ports]
         candidates += [s for s in self.tcp_specs if s not in candidates]
         for spec in candidates:
-            if spec.probe is not None and spec.probe(direction, first):
+            if spec.probe is not None and self._probe(spec, direction, first):
                 assert spec.parser is not None
                 parser = spec.parser(self.anomalies, self.limits)
                 flow.app = parser

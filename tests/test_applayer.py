@@ -546,3 +546,18 @@ def test_active_only_with_a_decoder_or_a_stream_sink() -> None:
     app.stream_sink = lambda flow, direction, data: None
     assert app.active
     assert AppLayer(["dns"]).active
+
+
+def test_a_probe_that_raises_counts_as_no_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder's probe bug on hostile bytes must not end the run."""
+
+    def broken(direction: int, data: bytes) -> bool:
+        raise IndexError("boom")
+
+    irc = PROTOCOLS["irc"]
+    monkeypatch.setitem(PROTOCOLS, "irc", ProtocolSpec(irc.name, irc.ports, broken, irc.parser))
+    layer = AppLayer(["irc", "http"])
+    by_name = {spec.name: spec for spec in layer.tcp_specs}
+    assert layer._probe(by_name["irc"], 0, b"NICK x\r\n") is False
+    assert layer._probe(by_name["http"], 0, b"GET / HTTP/1.1\r\n") is True
+    assert layer.anomalies["irc: probe error IndexError"] == 1
