@@ -7,11 +7,8 @@ through :mod:`netsentry.engine`.
 from __future__ import annotations
 
 import contextlib
-import enum
-import json
-import os
 import sys
-import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -29,16 +26,20 @@ from rich.progress import (
 )
 
 from netsentry import __version__
+from netsentry.aggregate import DEFAULT_WINDOW
 from netsentry.applayer import PROTOCOLS
+from netsentry.atomicfile import atomic_text
 from netsentry.capture import CaptureReader
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
+from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
-from netsentry.eve import alert_event, alert_line
 from netsentry.intel import IntelSet, load_indicator_file
-from netsentry.report import render_findings, render_summary, safe_text
+from netsentry.outputs import OutputFormat, OutputPlan, Outputs, default_format
+from netsentry.report import safe_text
 from netsentry.ruleload import RuleFileError, load_rules
 from netsentry.rules import SEVERITIES, RuleSet
+from netsentry.sinks import EVE_TYPES
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 findings at or above --fail-on; 2 usage error or invalid "
@@ -53,14 +54,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-
-
-class OutputFormat(enum.StrEnum):
-    """What ``analyze`` writes."""
-
-    table = "table"
-    json = "json"
-    eve = "eve"
 
 
 def _version(value: bool) -> None:
@@ -89,37 +82,14 @@ def _fail(exc: NetsentryError) -> typer.Exit:
     return typer.Exit(int(exc.exit_code))
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def _atomic_output(path: Path | None) -> Iterator[TextIO]:
-    """Stdout, or a file that appears whole or not at all (written beside, then renamed).
-
-    Special files (a FIFO, /dev/stdout, a device) are written in place: renaming over
-    them would replace the device node instead of writing to it.
-    """
+    """Stdout, or a file that appears whole or not at all (see :mod:`netsentry.atomicfile`)."""
     if path is None or str(path) == "-":
         yield sys.stdout
         return
-    if path.exists() and not path.is_file():
-        with path.open("w", encoding="utf-8") as handle:
-            yield handle
-        return
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600; honour the umask
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_text(path) as handle:
+        yield handle
 
 
 class _ProgressBar:
@@ -201,6 +171,46 @@ def _report_rule_errors(exc: RuleFileError) -> typer.Exit:
     return typer.Exit(int(ExitCode.USAGE))
 
 
+def _eve_types(text: str) -> set[str]:
+    """Parse --eve-types: a comma-separated list of EVE_TYPES names, or 'all'."""
+    value = text.strip().lower()
+    if value == "all":
+        return set(EVE_TYPES)
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    unknown = sorted(names - set(EVE_TYPES))
+    if unknown or not names:
+        raise UsageError(
+            f"--eve-types: unknown type {', '.join(unknown) or repr(text)} "
+            f"(known: {', '.join(EVE_TYPES)}, or all)"
+        )
+    return names
+
+
+def _verbose_report(err: Console, result: AnalysisResult, outputs: Outputs, seconds: float) -> None:
+    """What --verbose adds on stderr after the run: how the work went, in numbers."""
+    summary = result.summary
+    lines = [
+        f"analyzed {summary.packets:,} packets ({summary.bytes:,} bytes) in {seconds:.2f} s",
+        f"decoders: {', '.join(result.decoders) or 'none'}",
+        "flows: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.flow_counters.items())),
+        f"findings: {result.finding_count:,} in {outputs.aggregate.groups:,} groups; "
+        f"{result.suppressed:,} suppressed by allowlists",
+    ]
+    if outputs.eve is not None:
+        dedup = outputs.eve.dedup
+        lines.append(
+            f"eve: {outputs.eve.lines:,} lines ({outputs.eve.alerts:,} alerts"
+            + (f", {dedup.suppressed:,} duplicates left out" if dedup is not None else "")
+            + ")"
+        )
+    if outputs.pcap_packets is not None:
+        lines.append(
+            f"pcap-out: {outputs.pcap_packets:,} packets of {len(outputs.alerted.ids):,} flows"
+        )
+    for line in lines:
+        err.print(safe_text(f"info: {line}"), style="dim")
+
+
 @app.command(epilog=EXIT_CODES_HELP)
 def analyze(
     pcaps: Annotated[
@@ -213,18 +223,24 @@ def analyze(
         ),
     ],
     output_format: Annotated[
-        OutputFormat,
+        OutputFormat | None,
         typer.Option(
             "--format",
             "-f",
-            help="Report format: table, json (summary) or eve.",
+            help="Report format: table, json (summary document), eve (Suricata EVE JSON "
+            "lines) or csv (findings). Default: table on a terminal, eve otherwise (a pipe "
+            "or -o FILE).",
             case_sensitive=False,
+            show_default=False,
         ),
-    ] = OutputFormat.table,
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the report to FILE instead of stdout (atomically: whole or not at all).",
         ),
     ] = None,
     rule_files: FilesOption = None,
@@ -247,6 +263,50 @@ def analyze(
             help="Local indicator list (IPs, CIDRs, domains, URLs, hashes; repeatable).",
         ),
     ] = None,
+    eve_types: Annotated[
+        str,
+        typer.Option(
+            "--eve-types",
+            metavar="LIST",
+            help="EVE event types to write with -f eve: a comma-separated list of "
+            f"{', '.join(EVE_TYPES)}, or all.",
+        ),
+    ] = "alert",
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write a self-contained HTML report with charts to FILE.",
+        ),
+    ] = None,
+    pcap_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--pcap-out",
+            metavar="FILE",
+            help="Also write every packet of every flow that raised a finding to FILE "
+            "(pcap; pcapng when the input mixes link types), in original order and timestamps.",
+        ),
+    ] = None,
+    dedup: Annotated[
+        bool,
+        typer.Option(
+            "--dedup",
+            help="EVE and CSV: write only the first of identical findings (same rule, source "
+            "and destination) within the --dedup-window.",
+        ),
+    ] = False,
+    dedup_window: Annotated[
+        float,
+        typer.Option(
+            "--dedup-window",
+            metavar="SECONDS",
+            min=0,
+            help="Identical findings closer than this are aggregated (terminal and HTML "
+            "views) or, with --dedup, left out of EVE/CSV.",
+        ),
+    ] = DEFAULT_WINDOW,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -270,75 +330,84 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not print warnings to stderr.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also print run statistics (timing, flows, findings) to stderr."
+        ),
+    ] = False,
 ) -> None:
     """Analyze captures and report what is in them."""
+    started = time.monotonic()
     if fail_on is not None and fail_on not in SEVERITIES:
         raise _fail(
             UsageError(f"--fail-on: unknown severity '{fail_on}' (use {', '.join(SEVERITIES)})")
         )
+    if quiet and verbose:
+        raise _fail(UsageError("--quiet and --verbose cannot be combined"))
+    to_stdout = output is None or str(output) == "-"
+    to_terminal = to_stdout and sys.stdout.isatty()
+    fmt = output_format if output_format is not None else default_format(to_terminal)
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
+        types = _eve_types(eve_types)
+        if (types - {"alert"}) and fmt is not OutputFormat.eve:
+            raise UsageError("--eve-types needs --format eve")
         protocols = _decoder_list(decoders)
         ruleset = _load_ruleset(no_rules, rule_files, sets)
         intel = _load_intel(intel_files)
-        try:
-            result = run_analysis(
-                pcaps,
-                progress=bar.update,
-                on_open=bar.start,
-                protocols=protocols,
-                rules=ruleset,
-                intel=intel,
-                app_report=output_format is not OutputFormat.eve,
-            )
-        finally:
-            bar.stop()
+        plan = OutputPlan(
+            fmt,
+            eve_types=types,
+            html=html,
+            pcap_out=pcap_out,
+            dedup=dedup,
+            window=dedup_window,
+            rules_loaded=ruleset is not None,
+        )
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(_atomic_output(output))
+            outputs = Outputs(plan, handle, to_terminal)
+            stack.callback(outputs.close)
+            stdin = outputs.stdin_for(pcaps, sys.stdin.buffer)
+            try:
+                result = run_analysis(
+                    pcaps,
+                    stdin=stdin,
+                    progress=bar.update,
+                    on_open=bar.start,
+                    protocols=protocols,
+                    rules=ruleset,
+                    intel=intel,
+                    app_report=plan.app_events,
+                    **outputs.hooks(),
+                )
+            finally:
+                bar.stop()
+            outputs.write_report(result)
+            outputs.write_files(result, pcaps)
     except RuleFileError as exc:
         raise _report_rule_errors(exc) from None
     except NetsentryError as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        name = exc.filename if exc.filename is not None else output
+        raise _fail(NetsentryError(f"{name}: cannot write ({exc.strerror or exc})")) from None
     summary = result.summary
+    err = _stderr()
     if not quiet:
-        err = _stderr()
         for warning in summary.warnings():
             err.print(safe_text(f"warning: {warning}"), style="yellow")
         for problem, count in result.detector_errors.items():
             err.print(
                 safe_text(f"warning: detector failed {count} time(s): {problem}"), style="yellow"
             )
-    try:
-        with _atomic_output(output) as handle:
-            if output_format is OutputFormat.eve:
-                for finding in result.findings:
-                    handle.write(alert_line(finding))
-                    handle.write("\n")
-            elif output_format is OutputFormat.json:
-                data = summary.to_dict()
-                data["flows"] = result.flow_counters
-                data["app"] = result.app.to_dict()
-                data["findings"] = [alert_event(f) for f in result.findings]
-                json.dump(data, handle, indent=2)
-                handle.write("\n")
-            else:
-                to_terminal = handle is sys.stdout and sys.stdout.isatty()
-                console = Console(
-                    file=handle,
-                    highlight=False,
-                    width=None if to_terminal else 120,
-                    no_color=not to_terminal,
-                )
-                console.print(render_summary(summary, result.app))
-                if ruleset is not None:
-                    for part in render_findings(result.findings):
-                        console.print(part)
-    except OSError as exc:
-        raise _fail(NetsentryError(f"{output}: cannot write ({exc.strerror or exc})")) from None
+    if verbose:
+        _verbose_report(err, result, outputs, time.monotonic() - started)
     if result.partial:
         raise typer.Exit(int(ExitCode.PARTIAL))
-    if fail_on is not None:
-        limit = SEVERITIES[fail_on]
-        if any(SEVERITIES.get(f.rule.severity, 9) <= limit for f in result.findings):
-            raise typer.Exit(int(ExitCode.FINDINGS))
+    if fail_on is not None and outputs.aggregate.max_severity_rank() <= SEVERITIES[fail_on]:
+        raise typer.Exit(int(ExitCode.FINDINGS))
 
 
 app.add_typer(rules_app, name="rules")

@@ -61,6 +61,7 @@ class AnalysisResult:
     flow_counters: dict[str, int]
     findings: list[Finding] = field(default_factory=list)
     suppressed: int = 0
+    finding_count: int = 0  # every finding, also when they were streamed, not kept
     detector_errors: dict[str, int] = field(default_factory=dict)
     decoders: list[str] = field(default_factory=list)
 
@@ -169,12 +170,19 @@ def analyze(
     app_report: bool = True,
     engine: str = "auto",
     on_event: Callable[[AppEvent], None] | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+    on_flow_end: Callable[[Flow], None] | None = None,
+    keep_findings: bool = True,
 ) -> AnalysisResult:
     """Analyze the captures at ``paths`` as one timestamp-ordered stream.
 
     ``rules``: detections to run (None: none). ``protocols`` names the application
     decoders to run; None decides from the rules and ``app_report``. ``on_event`` sees
     every application event (HTTP transaction, DNS message, TLS hello, ...) as decoded.
+    ``on_finding`` sees every finding as it is made (detection order), ``on_flow_end``
+    every flow once it ended (after its last events and findings). With
+    ``keep_findings=False`` the result's ``findings`` stay empty (only
+    ``finding_count`` is set): reports that stream or aggregate keep memory flat.
     """
     summary = Summary()
     decoder = Decoder()
@@ -192,6 +200,16 @@ def analyze(
 
         add_event = add_and_report
     findings: list[Finding] = []
+    count = [0]
+
+    def emit(found: list[Finding]) -> None:
+        count[0] += len(found)
+        if keep_findings:
+            findings.extend(found)
+        if on_finding is not None:
+            for finding in found:
+                on_finding(finding)
+
     last: list[int] = [0, 0]  # ts and number of the latest packet, for end-of-flow events
     wants = detection.wants if detection is not None else (lambda record: False)
     evaluate = detection.evaluate if detection is not None else None
@@ -200,9 +218,15 @@ def analyze(
         for event in app.on_flow_end(flow, last[0], last[1]):
             add_event(event)
             if evaluate is not None and wants(event.proto):
-                findings.extend(evaluate(event.proto, Ctx(None, flow, event.direction, event)))
+                found = evaluate(event.proto, Ctx(None, flow, event.direction, event))
+                if found:
+                    emit(found)
         if evaluate is not None and wants("flow"):
-            findings.extend(evaluate("flow", Ctx(None, flow, 0)))
+            found = evaluate("flow", Ctx(None, flow, 0))
+            if found:
+                emit(found)
+        if on_flow_end is not None:
+            on_flow_end(flow)
 
     current: list[Packet | None] = [None]  # the packet being processed, for stream findings
     if detection is not None and wants("stream"):
@@ -219,7 +243,7 @@ def analyze(
                 pkt = None
             found = on_stream(pkt, flow, direction, data)
             if found:
-                findings.extend(found)
+                emit(found)
 
         app.stream_sink = stream_chunk
 
@@ -243,15 +267,15 @@ def analyze(
             if on_packet_rules is not None:
                 found = on_packet_rules(pkt, flow, direction)
                 if found:
-                    findings.extend(found)
+                    emit(found)
             if on_packet is not None:
                 current[0] = pkt
                 for event in on_packet(flow, direction, pkt):
                     add_event(event)
                     if evaluate is not None and wants(event.proto):
-                        findings.extend(
-                            evaluate(event.proto, Ctx(pkt, flow, event.direction, event))
-                        )
+                        found = evaluate(event.proto, Ctx(pkt, flow, event.direction, event))
+                        if found:
+                            emit(found)
         current[0] = None
         flows.flush()
         decoder.defrag.flush()
@@ -266,6 +290,7 @@ def analyze(
     apps.anomalies = app.anomalies
     findings.sort(key=Finding.sort_key)
     result = AnalysisResult(summary, apps, dict(flows.counters), findings, decoders=wanted)
+    result.finding_count = count[0]
     if detection is not None:
         result.suppressed = sum(detection.suppression.suppressed.values())
         result.detector_errors = dict(detection.errors)

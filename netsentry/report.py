@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from netsentry.aggregate import FindingAggregate, severity_rank
 from netsentry.appsummary import AppSummary
 from netsentry.findings import Finding
 from netsentry.model import ip_short
@@ -26,9 +27,14 @@ TOP = 10
 
 def safe_text(value: object, style: str = "") -> Text:
     """Text for untrusted content: no markup, control characters made visible."""
-    raw = str(value)
-    cleaned = "".join(ch if ch.isprintable() else _escape_char(ch) for ch in raw)
-    return Text(cleaned, style=style)
+    return Text(visible(str(value)), style=style)
+
+
+def visible(raw: str) -> str:
+    """``raw`` with every non-printable character spelled out (``\\x1b``, ``\\u202e``)."""
+    if raw.isprintable():
+        return raw
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in raw)
 
 
 def _escape_char(ch: str) -> str:
@@ -59,8 +65,8 @@ def _table(title: str, columns: Iterable[tuple[str, str]]) -> Table:
     return table
 
 
-def overview(summary: Summary) -> Panel:
-    """The headline numbers: inputs, packets, bytes, time span."""
+def overview(summary: Summary, findings: FindingAggregate | None = None) -> Panel:
+    """The headline numbers: inputs, packets, bytes, time span, findings by severity."""
     data = summary.to_dict(top=0)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -82,6 +88,8 @@ def overview(summary: Summary) -> Panel:
         grid.add_row("first", str(data["first_timestamp"]))
         grid.add_row("last", str(data["last_timestamp"]))
         grid.add_row("span", f"{summary.duration:,.3f} s")
+    if findings is not None:
+        grid.add_row("alerts", severity_line(findings))
     return Panel(grid, title="netsentry summary", title_align="left", expand=False)
 
 
@@ -133,10 +141,18 @@ def skipped_table(summary: Summary) -> Table | None:
     return table
 
 
-def render_summary(summary: Summary, apps: AppSummary | None = None) -> RenderableType:
-    """The whole terminal report for a summary (and the application-layer tables)."""
+def render_summary(
+    summary: Summary,
+    apps: AppSummary | None = None,
+    findings: FindingAggregate | None = None,
+) -> RenderableType:
+    """The whole terminal report for a summary (and the application-layer tables).
+
+    ``findings``, when given, adds the findings by severity to the summary panel (the
+    findings themselves are :func:`render_aggregate`'s).
+    """
     data = summary.to_dict(top=TOP)
-    parts: list[RenderableType] = [overview(summary)]
+    parts: list[RenderableType] = [overview(summary, findings)]
     if summary.packets:
         parts.append(protocol_table(summary))
         parts.append(talkers_table("Top talkers by bytes", data["top_talkers_by_bytes"]))
@@ -206,22 +222,63 @@ _SEVERITY_STYLE = {
 
 
 def render_findings(findings: list[Finding], top: int = TOP) -> list[RenderableType]:
-    """Findings grouped by category and severity, then per rule with evidence."""
-    if not findings:
+    """Findings grouped by category and severity, then per rule (from a list of findings)."""
+    aggregate = FindingAggregate()
+    for finding in findings:
+        aggregate.add(finding)
+    return render_aggregate(aggregate, top)
+
+
+def severity_line(aggregate: FindingAggregate) -> Text:
+    """``3 findings: 1 critical, 2 high`` (or ``no findings``), styled by severity."""
+    if not aggregate.total:
+        return Text("no findings", style="green")
+    line = Text(f"{aggregate.total:,} findings: ")
+    first = True
+    for severity in SEVERITIES:
+        n = aggregate.by_severity.get(severity, 0)
+        if not n:
+            continue
+        if not first:
+            line.append(", ")
+        line.append(f"{n:,} {severity}", style=_SEVERITY_STYLE.get(severity, ""))
+        first = False
+    return line
+
+
+def short_ts(ts: int | None) -> str:
+    """A capture time for people: ``2024-01-31 12:00:00.123`` (UTC, milliseconds)."""
+    text = format_ts(ts) or ""
+    return text[:23].replace("T", " ") if len(text) >= 23 else text
+
+
+def _where(src: bytes, dst: bytes) -> str:
+    return f"{ip_short(src) or '-'} -> {ip_short(dst) or '-'}"
+
+
+def _top_list(table: Any, n: int = 3) -> str:
+    rows = table.top(n, by="packets")
+    return ", ".join(f"{ip_short(addr) or '-'} ({count:,})" for addr, count, _b in rows)
+
+
+def render_aggregate(
+    aggregate: FindingAggregate, top: int = TOP, window: float | None = None
+) -> list[RenderableType]:
+    """The findings part of the terminal report, from a bounded aggregate.
+
+    By category and severity; per rule with count, first/last seen, top sources and
+    targets and an evidence snippet; then the largest groups of identical findings
+    (same rule, source and destination within the window) with their counts.
+    """
+    if not aggregate.total:
         return [Text("No findings.", style="green")]
-    by_cat: dict[tuple[str, str], int] = {}
-    by_rule: dict[str, list[Finding]] = {}
-    for f in findings:
-        key = (f.rule.category, f.rule.severity)
-        by_cat[key] = by_cat.get(key, 0) + 1
-        by_rule.setdefault(f.rule.id, []).append(f)
     order = {name: i for i, name in enumerate(SEVERITIES)}
     cats = _table(
-        f"Findings: {len(findings):,}",
+        f"Findings: {aggregate.total:,}",
         [("severity", "left"), ("category", "left"), ("count", "right")],
     )
     for (category, severity), n in sorted(
-        by_cat.items(), key=lambda kv: (order.get(kv[0][1], 9), -kv[1])
+        aggregate.by_category.items(), key=lambda kv: (order.get(kv[0][1], 9), -kv[1])
     ):
         cats.add_row(
             Text(severity, style=_SEVERITY_STYLE.get(severity, "")), safe_text(category), f"{n:,}"
@@ -232,40 +289,78 @@ def render_findings(findings: list[Finding], top: int = TOP) -> list[RenderableT
             ("sev", "left"),
             ("rule", "left"),
             ("count", "right"),
-            ("first seen", "left"),
-            ("top source -> target", "left"),
-            ("evidence", "left"),
+            ("first / last seen", "left"),
+            ("top sources / targets", "left"),
+            ("evidence (first)", "left"),
         ],
     )
-    ranked = sorted(
-        by_rule.values(),
-        key=lambda fs: (order.get(fs[0].rule.severity, 9), -len(fs), fs[0].rule.id),
-    )
-    for group in ranked:
-        rule = group[0].rule
-        pairs: dict[tuple[str, str], int] = {}
-        for f in group:
-            pair = (ip_short(f.src), ip_short(f.dst))
-            pairs[pair] = pairs.get(pair, 0) + 1
-        (src, dst), _n = max(pairs.items(), key=lambda kv: kv[1])
-        first = min(group, key=lambda f: f.ts)
+    for stats in aggregate.ranked_rules():
+        rule = stats.rule
+        first = min(stats.groups, key=lambda g: g.first_ts) if stats.groups else None
+        evidence = evidence_text(first.sample.evidence) if first is not None else ""
         rules.add_row(
             Text(rule.severity, style=_SEVERITY_STYLE.get(rule.severity, "")),
             Text.assemble(safe_text(rule.id, "bold"), "\n", safe_text(rule.title)),
-            f"{len(group):,}",
-            safe_text(format_ts(first.ts) or ""),
-            safe_text(f"{src} -> {dst}" + (f" (+{len(pairs) - 1} more)" if len(pairs) > 1 else "")),
-            safe_text(_evidence_text(first.evidence)[:120]),
+            f"{stats.count:,}",
+            Text.assemble(
+                safe_text(short_ts(stats.first_ts)), "\n", safe_text(short_ts(stats.last_ts))
+            ),
+            Text.assemble(
+                safe_text(_top_list(stats.sources)), "\n-> ", safe_text(_top_list(stats.targets))
+            ),
+            safe_text(evidence[:120]),
         )
-    return [cats, rules]
+    parts: list[RenderableType] = [cats, rules]
+    groups = sorted(
+        (g for s in aggregate.rules.values() for g in s.groups),
+        key=lambda g: (-g.count, severity_rank(g.rule.severity), g.first_ts),
+    )
+    repeated = [g for g in groups if g.count > 1][:top]
+    if repeated:
+        title = "Repeated findings"
+        if window is not None:
+            title += f" (same rule, source and target, less than {window:g} s apart)"
+        table = _table(
+            title,
+            [("rule", "left"), ("source -> target", "left"), ("count", "right"),
+             ("first seen", "left"), ("last seen", "left")],
+        )
+        for g in repeated:
+            table.add_row(
+                safe_text(g.rule.id),
+                safe_text(_where(g.src, g.dst)),
+                f"{g.count:,}",
+                safe_text(short_ts(g.first_ts)),
+                safe_text(short_ts(g.last_ts)),
+            )
+        parts.append(table)
+    talkers = _table(
+        "Top finding sources and targets",
+        [("source", "left"), ("findings", "right"), ("target", "left"), ("findings", "right")],
+    )
+    sources = aggregate.sources.top(top, by="packets")
+    targets = aggregate.targets.top(top, by="packets")
+    for i in range(max(len(sources), len(targets))):
+        s = sources[i] if i < len(sources) else None
+        t = targets[i] if i < len(targets) else None
+        talkers.add_row(
+            safe_text(ip_short(s[0]) or "-") if s else "",
+            f"{s[1]:,}" if s else "",
+            safe_text(ip_short(t[0]) or "-") if t else "",
+            f"{t[1]:,}" if t else "",
+        )
+    parts.append(talkers)
+    return parts
 
 
-def _evidence_text(evidence: dict[str, Any]) -> str:
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """A one-line reading of a finding's evidence (not yet escaped for display)."""
     if "match" in evidence:
         return f"{evidence.get('field', '')}: {evidence['match']}"
-    if "count" in evidence:
+    if "count" in evidence and "seconds" in evidence:
         what = f"distinct {evidence['distinct']}" if "distinct" in evidence else "events"
-        return f"{evidence['count']} {what} in {evidence['seconds']:g}s ({evidence['track']})"
+        track = evidence.get("track", "")
+        return f"{evidence['count']} {what} in {evidence['seconds']:g}s ({track})"
     if "indicator" in evidence:
         feeds = ", ".join(evidence.get("feeds", []))
         return f"{evidence.get('field', '')}: {evidence.get('value', '')} listed by {feeds}"

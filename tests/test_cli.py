@@ -92,7 +92,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_analyze_prints_the_summary_table() -> None:
     _mixed(Path("mixed.pcap"))
-    result = _invoke(["analyze", "mixed.pcap"])
+    result = _invoke(["analyze", "-f", "table", "mixed.pcap"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     out = result.stdout
@@ -191,7 +191,7 @@ def test_output_file_gets_the_report_and_stdout_stays_empty() -> None:
 
 def test_output_file_table_has_no_escape_codes() -> None:
     _mixed(Path("mixed.pcap"))
-    result = _invoke(["analyze", "-o", "report.txt", "mixed.pcap"])
+    result = _invoke(["analyze", "-f", "table", "-o", "report.txt", "mixed.pcap"])
     assert result.exit_code == 0
     text = Path("report.txt").read_text(encoding="utf-8")
     assert "capture  mixed.pcap  pcap, 7 packets" in text
@@ -366,7 +366,7 @@ def test_control_characters_in_a_file_name_are_made_visible() -> None:
 
 def test_markup_in_a_capture_name_is_not_interpreted_in_the_table() -> None:
     _mixed(Path("[bold red]evil[reset].pcap"))
-    result = _invoke(["analyze", "[bold red]evil[reset].pcap"])
+    result = _invoke(["analyze", "-f", "table", "[bold red]evil[reset].pcap"])
     assert result.exit_code == 0
     assert "capture  [bold red]evil[reset].pcap  pcap, 7 packets" in result.stdout
 
@@ -407,7 +407,7 @@ def test_quiet_hides_the_warning_but_not_the_exit_code() -> None:
 
 def test_truncated_capture_table_marks_it_damaged() -> None:
     _cut_capture(Path("cut.pcap"))
-    result = _invoke(["analyze", "cut.pcap"])
+    result = _invoke(["analyze", "-f", "table", "cut.pcap"])
     assert result.exit_code == 4
     assert "capture  cut.pcap  pcap, 2 packets  damaged" in result.stdout
 
