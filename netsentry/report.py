@@ -294,6 +294,10 @@ def render_aggregate(
             ("evidence (first)", "left"),
         ],
     )
+    rules.columns[3].no_wrap = True  # timestamps stay whole; the evidence wraps instead
+    rules.columns[4].no_wrap = True
+    rules.columns[1].overflow = "fold"  # rule ids are never cut short
+    rules.columns[5].overflow = "fold"
     for stats in aggregate.ranked_rules():
         rule = stats.rule
         first = min(stats.groups, key=lambda g: g.first_ts) if stats.groups else None

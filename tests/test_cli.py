@@ -512,3 +512,102 @@ def test_real_process_error_is_one_line_on_a_narrow_terminal(tmp_path: Path) -> 
     assert proc.returncode == 3
     assert proc.stdout == b""
     assert proc.stderr.decode() == f"error: {target}: not a pcap or pcapng file\n"
+
+
+# -- report options (issue 6) -------------------------------------------------------------------
+
+
+def _rules_and_capture() -> tuple[str, str]:
+    from tests.test_eve import RULES, capture
+
+    Path("rules.yaml").write_text(RULES, encoding="utf-8")
+    return "rules.yaml", str(capture(Path(".")))
+
+
+def test_default_format_follows_the_terminal() -> None:
+    from netsentry.outputs import OutputFormat, default_format
+
+    assert default_format(True) is OutputFormat.table
+    assert default_format(False) is OutputFormat.eve
+    _mixed(Path("mixed.pcap"))
+    result = _invoke(["analyze", "--no-rules", "mixed.pcap"])  # CliRunner: not a terminal
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")  # EVE: no alerts
+
+
+def test_table_report_shows_findings_by_severity_rule_and_repeats() -> None:
+    rules, pcap = _rules_and_capture()
+    result = _invoke(["analyze", "-f", "table", "-r", rules, pcap])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "alerts   12 findings: 2 critical, 2 high, 1 medium, 5 low, 2 info" in out
+    assert "Findings by rule" in out and "Top finding sources and targets" in out
+    assert "Findings: 12" in out
+    row = next(line for line in out.splitlines() if "web-evil" in line)
+    assert row.split("│")[3].strip() == "2"  # v4 and v6 requests, one rule row
+    assert "2024-01-31 12:00:00.003" in out  # first seen
+
+
+def test_json_report_has_finding_groups_with_counts() -> None:
+    rules, pcap = _rules_and_capture()
+    result = _invoke(["analyze", "-f", "json", "-r", rules, pcap])
+    assert result.exit_code == 0, result.output
+    data = _json(result)
+    assert data["finding_counts"]["total"] == 12
+    assert sum(a["netsentry"]["count"] for a in data["findings"]) == 12
+    web = [a for a in data["findings"] if a["netsentry"]["rule_id"] == "web-evil"]
+    assert [a["netsentry"]["count"] for a in web] == [1, 1]  # two source/target pairs
+
+
+def test_fail_on_exit_code() -> None:
+    rules, pcap = _rules_and_capture()
+    assert _invoke(["analyze", "-r", rules, "--fail-on", "critical", pcap]).exit_code == 1
+    only_low = Path("low.yaml")
+    from tests.test_eve import RULES
+
+    only_low.write_text(RULES.split("  - id: tls-evil")[0].replace("critical", "low"),
+                        encoding="utf-8")
+    assert _invoke(["analyze", "-r", "low.yaml", "--fail-on", "high", pcap]).exit_code == 0
+    assert _invoke(["analyze", "-r", "low.yaml", "--fail-on", "medium", pcap]).exit_code == 1
+
+
+def test_quiet_and_verbose_exclude_each_other() -> None:
+    _mixed(Path("mixed.pcap"))
+    result = _invoke(["analyze", "-q", "-v", "mixed.pcap"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --quiet and --verbose cannot be combined\n"
+
+
+def test_verbose_reports_the_run_on_stderr() -> None:
+    rules, pcap = _rules_and_capture()
+    result = _invoke(["analyze", "-v", "-r", rules, "--pcap-out", "out.pcap", pcap])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 12
+    err = result.stderr.splitlines()
+    assert err[0].startswith("info: analyzed 63 packets (")
+    assert "info: findings: 12 in 12 groups; 0 suppressed by allowlists" in err
+    assert "info: eve: 12 lines (12 alerts)" in err
+    assert "info: pcap-out: 63 packets of 10 flows" in err
+
+
+def test_html_and_pcap_out_are_atomic_on_failure() -> None:
+    Path("notes.txt").write_text("not a capture\n", encoding="utf-8")
+    Path("report.html").write_text("old\n", encoding="utf-8")
+    result = _invoke(["analyze", "--html", "report.html", "--pcap-out", "a.pcap", "notes.txt"])
+    assert result.exit_code == 3
+    assert Path("report.html").read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in Path(".").iterdir()) == ["notes.txt", "report.html"]
+
+
+def test_html_into_a_missing_directory_is_one_line() -> None:
+    _mixed(Path("mixed.pcap"))
+    result = _invoke(["analyze", "--html", "nodir/r.html", "mixed.pcap"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: nodir/r.html: cannot write (No such file or directory)\n"
+
+
+def test_exit_code_help_names_every_code_in_order() -> None:
+    from netsentry.cli import EXIT_CODES_HELP
+    from netsentry.errors import ExitCode
+
+    positions = [EXIT_CODES_HELP.index(f"{int(code)} ") for code in ExitCode]
+    assert positions == sorted(positions) and len(positions) == 5
