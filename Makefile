@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := netsentry/data/demo.pcap
 
-.PHONY: venv demo test lint typecheck unit rules-test bench clean
+.PHONY: venv demo test lint typecheck unit rules-test bench screenshots clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -37,6 +37,10 @@ test: lint typecheck rules-test unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+# The README's PNGs of the terminal and HTML reports (needs Debian's chromium).
+screenshots: $(STAMP)
+	$(BIN)/python docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

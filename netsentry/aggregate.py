@@ -70,7 +70,9 @@ class RuleStats:
 class Timeline:
     """Findings per time bucket and severity; the bucket width doubles to stay bounded."""
 
-    def __init__(self, max_buckets: int = MAX_BUCKETS, width: int = SEC) -> None:
+    def __init__(self, max_buckets: int = MAX_BUCKETS, width: int = SEC // 100) -> None:
+        # Starts at 10 ms so a capture of a few seconds still gets a readable chart;
+        # doubling reaches an hour per bucket after 19 steps.
         self.max_buckets = max_buckets
         self.width = width
         self.origin: int | None = None

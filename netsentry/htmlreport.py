@@ -120,7 +120,7 @@ def _timeline(agg: FindingAggregate) -> str:
     if not rows:
         return "<p>No findings.</p>"
     width_s = agg.timeline.width / 1e9
-    buckets = [((format_ts(ts) or "")[:19].replace("T", " "), dict(c)) for ts, c in rows]
+    buckets = [((format_ts(ts) or "")[:23].replace("T", " "), dict(c)) for ts, c in rows]
     chart = timeline_chart(
         buckets, list(SEVERITIES), title="Findings over time by severity"
     )

@@ -81,7 +81,7 @@ def timeline_chart(
     plot_h = height - bottom - top
     peak = max(sum(c.values()) for _, c in buckets) or 1
     step = plot_w / len(buckets)
-    bar_w = max(1.0, step * 0.8)
+    bar_w = max(1.0, min(step * 0.8, 24.0))
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
