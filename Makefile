@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/netsentry analyze $(DEMO)
+	$(BIN)/netsentry analyze -f table $(DEMO)
 
 lint: $(STAMP)
 	$(BIN)/ruff check netsentry tests bench

@@ -205,7 +205,7 @@ def _verbose_report(err: Console, result: AnalysisResult, outputs: Outputs, seco
         )
     if outputs.pcap_packets is not None:
         lines.append(
-            f"pcap-out: {outputs.pcap_packets:,} packets of {len(outputs.alerted.ids):,} flows"
+            f"pcap-out: {outputs.pcap_packets:,} packets of {outputs.alerted.flows:,} flows"
         )
     for line in lines:
         err.print(safe_text(f"info: {line}"), style="dim")

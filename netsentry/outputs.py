@@ -74,7 +74,7 @@ class Outputs:
         self.handle = handle
         self.to_terminal = to_terminal
         self.aggregate = FindingAggregate(plan.window)
-        self.alerted = AlertedFlows()
+        self.alerted = AlertedFlows(keep=plan.pcap_out is not None)
         self.eve: EveSink | None = None
         self.csv: CsvSink | None = None
         sinks: list[Any] = [self.alerted, AggregateSink(self.aggregate)]
@@ -86,6 +86,7 @@ class Outputs:
             self.csv = CsvSink(handle, dedup=Deduper(plan.window) if plan.dedup else None)
             sinks.append(self.csv)
         self.fanout = Fanout(sinks)
+        self._flow_end = self.fanout.flow_end
         self._spool: Any = None  # tempfile.NamedTemporaryFile holding standard input
         self.pcap_packets: int | None = None
 
@@ -94,9 +95,13 @@ class Outputs:
         return {
             "on_finding": self.fanout.finding,
             "on_event": self.fanout.event,
-            "on_flow_end": self.fanout.flow_end,
+            "on_flow_end": self._flow_ended,
             "keep_findings": False,
         }
+
+    def _flow_ended(self, flow: Any) -> None:
+        self._flow_end(flow)
+        self.alerted.forget(flow)
 
     def stdin_for(self, paths: Sequence[str], stdin: BinaryIO) -> BinaryIO | None:
         """Standard input, spooled to a temporary file when ``--pcap-out`` must re-read it."""

@@ -73,21 +73,32 @@ def flow_identity(flow: Flow) -> tuple[FlowKey, int]:
 class AlertedFlows:
     """The flows that raised at least one finding (for ``--pcap-out`` and ``flow.alerted``).
 
-    One small tuple per alerted flow, not per finding. Put it before the sinks that
-    ask, so a finding is recorded before its flow's end is written.
+    One small tuple per alerted flow, not per finding. With ``keep=False`` a flow is
+    forgotten once it ended (all ``flow.alerted`` needs), so memory follows the live
+    flows; ``--pcap-out`` keeps them for its second pass. Put it before the sinks
+    that ask, so a finding is recorded before its flow's end is written.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
         self.ids: set[tuple[FlowKey, int]] = set()
-        self.packets = 0  # packets of the alerted flows that have ended
+        self.flows = 0  # alerted flows that have ended
+        self.packets = 0  # and their packets
 
     def finding(self, finding: Finding) -> None:
         if finding.flow is not None:
             self.ids.add(flow_identity(finding.flow))
 
     def flow_end(self, flow: Flow) -> None:
-        if flow_identity(flow) in self.ids:
+        identity = flow_identity(flow)
+        if identity in self.ids:
+            self.flows += 1
             self.packets += flow.pkts0 + flow.pkts1
+
+    def forget(self, flow: Flow) -> None:
+        """Drop an ended flow unless kept (call after every sink saw its end)."""
+        if not self.keep:
+            self.ids.discard(flow_identity(flow))
 
     def __contains__(self, flow: Flow) -> bool:
         return flow_identity(flow) in self.ids

@@ -234,3 +234,38 @@ def test_text_second_file_is_not_a_capture(tmp_path: Path) -> None:
     with pytest.raises(NotACaptureError) as info:
         analyze([good, text])
     assert str(info.value) == f"{text}: not a pcap or pcapng file"
+
+
+def test_findings_can_be_streamed_instead_of_kept(tmp_path: Path) -> None:
+    """on_finding sees every finding as made; on_flow_end every flow after its findings."""
+    from netsentry.findings import Finding
+    from netsentry.flows import Flow
+    from tests.test_eve import capture, ruleset
+
+    pcap, rules = capture(tmp_path), ruleset(tmp_path)
+    kept = analyze([pcap], rules=rules, app_report=False)
+    seen: list[Finding] = []
+    ended: list[Flow] = []
+    order: list[str] = []
+
+    def on_finding(finding: Finding) -> None:
+        seen.append(finding)
+        order.append(f"finding {finding.flow.flow_id if finding.flow else 0}")
+
+    def on_flow_end(flow: Flow) -> None:
+        ended.append(flow)
+        order.append(f"end {flow.flow_id}")
+
+    streamed = analyze(
+        [pcap], rules=rules, app_report=False, on_finding=on_finding, on_flow_end=on_flow_end,
+        keep_findings=False,
+    )
+    assert streamed.findings == [] and streamed.finding_count == len(seen) == 12
+    assert kept.finding_count == 12
+    assert sorted(f.sort_key() for f in seen) == [f.sort_key() for f in kept.findings]
+    assert len(ended) == 10 == kept.flow_counters["flows"]
+    for flow in ended:  # a flow's findings all come before its end
+        last_finding = max(
+            (i for i, o in enumerate(order) if o == f"finding {flow.flow_id}"), default=-1
+        )
+        assert last_finding < order.index(f"end {flow.flow_id}")

@@ -160,3 +160,23 @@ def test_csv_escapes_hostile_evidence(tmp_path: Path) -> None:
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert all(len(row) == len(CSV_COLUMNS) for row in rows)
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+def test_alerted_flows_are_forgotten_at_flow_end_unless_kept() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from netsentry.findings import Finding
+    from netsentry.flows import Flow
+    from netsentry.sinks import AlertedFlows
+    from tests.test_aggregate import rule
+
+    flow = cast(Flow, SimpleNamespace(key=(6, b"a", 1, b"b", 2), first_ts=5, pkts0=3, pkts1=2))
+    found = Finding(rule(), 5, 1, b"a", b"b", 1, 2, 6, 0, flow=flow)
+    for keep, left in ((False, 0), (True, 1)):
+        alerted = AlertedFlows(keep=keep)
+        alerted.finding(found)
+        assert flow in alerted
+        alerted.flow_end(flow)
+        alerted.forget(flow)
+        assert (len(alerted.ids), alerted.flows, alerted.packets) == (left, 1, 5)
