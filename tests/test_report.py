@@ -209,3 +209,58 @@ def test_human_bytes(n: int, text: str) -> None:
 
 def test_human_bytes_rounds_into_the_next_unit() -> None:
     assert human_bytes(1024**2 - 1) == "1.0 MiB"
+
+
+# -- findings (aggregated) ---------------------------------------------------------------------
+
+
+def _findings_text(aggregate: object, **kw: object) -> tuple[str, str]:
+    from netsentry.report import render_aggregate
+
+    console = Console(
+        file=io.StringIO(), record=True, width=160, force_terminal=True, color_system="truecolor"
+    )
+    for part in render_aggregate(aggregate, **kw):  # type: ignore[arg-type]
+        console.print(part)
+    return console.export_text(), console.export_text(styles=True)
+
+
+def test_findings_are_grouped_with_counts_and_talkers() -> None:
+    from netsentry.aggregate import FindingAggregate
+    from tests.test_aggregate import finding, rule
+
+    agg = FindingAggregate(window=60)
+    high, low = rule(1, "high"), rule(2, "low", "port-scan")
+    for t in range(4):
+        agg.add(finding(high, t))
+    agg.add(finding(low, 10, src=ip4("10.0.0.3")))
+    plain, _styled = _findings_text(agg, window=60)
+    rows = _rows(plain)
+    assert ["high", "sql-injection", "4"] in rows
+    assert ["low", "port-scan", "1"] in rows
+    assert "Repeated findings (same rule, source and target, less than 60 s apart)" in plain
+    assert ["r1", "10.0.0.1 -> 10.0.0.2", "4", "2024-01-31 12:00:00.000",
+            "2024-01-31 12:00:03.000"] in rows
+    assert ["10.0.0.1", "4", "10.0.0.2", "5"] in rows  # top sources / targets
+    rule_rows = [r for r in rows if r and r[1] in ("r1", "r2")]
+    assert [r[:3] for r in rule_rows] == [["high", "r1", "4"], ["low", "r2", "1"]]
+
+
+def test_hostile_evidence_is_shown_not_obeyed() -> None:
+    from netsentry.aggregate import FindingAggregate
+    from tests.test_aggregate import finding, rule
+
+    agg = FindingAggregate()
+    hit = finding(rule(), 0)
+    hit.evidence = {"field": "http.uri", "match": "[bold red]x[/] \x1b[2J\x07 \u202eevil"}
+    agg.add(hit)
+    plain, styled = _findings_text(agg)
+    assert "http.uri: [bold red]x[/] \\x1b[2J\\x07 \\u202eevil" in plain
+    assert "\x1b[2J" not in styled and "\x07" not in styled and "\u202e" not in styled
+
+
+def test_no_findings() -> None:
+    from netsentry.aggregate import FindingAggregate
+
+    plain, _ = _findings_text(FindingAggregate())
+    assert plain.strip() == "No findings."
