@@ -24,8 +24,9 @@ from netsentry.ruleload import load_rules
 from netsentry.rules import RuleSet
 from tests.factories import Record, ether, icmp_echo, ipv4, ipv6, tcp, udp, write_pcap
 
-SCHEMA_PATH = Path("/work/shared/conformance/eve/suricata-8.0.6/etc/schema.json")
-CORPUS = Path("/work/shared/corpus")
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the repository
+SCHEMA_PATH = SHARED / "conformance" / "eve" / "suricata-8.0.6" / "etc" / "schema.json"
+CORPUS = SHARED / "corpus"
 T0 = 1706702400.0
 SYN, ACK, PSH, FIN = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_PUSH, dpkt.tcp.TH_FIN
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+0000$")
