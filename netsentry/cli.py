@@ -31,6 +31,7 @@ from rich.progress import (
 from netsentry import __version__
 from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
+from netsentry.cli_dga import dga_app
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
@@ -342,6 +343,7 @@ def analyze(
 
 
 app.add_typer(rules_app, name="rules")
+app.add_typer(dga_app, name="dga")
 
 
 def main() -> None:

@@ -1,0 +1,589 @@
+"""Offline DGA scorer: how likely a domain name was made by a domain-generation algorithm.
+
+Malware that generates its rendezvous domains (DGA) queries many names nobody would
+register by hand. This module scores one name in [0, 1] with no network and no ML
+runtime, from two files shipped in ``netsentry/data/`` and written by ``make
+train-dga`` (:mod:`netsentry.dgatrain`):
+
+- ``dga_model.json``: a character trigram model of benign registrable labels, the
+  benign frequency of each top-level domain, and a logistic regression over a dozen
+  lexical features (the n-gram likelihood among them);
+- ``dga_allowlist.json``: popular registrable domains, CDN and cloud suffixes and the
+  MISP warning lists' Google domains (never scored: known infrastructure), plus the
+  MISP list of dynamic-DNS parent domains (the label *under* such a parent is what an
+  attacker picks, so that label is scored instead of the provider's name).
+
+What is scored is the registrable label: ``sas-ue1-pcms.apple.com`` is scored as
+``apple`` (ICANN section of the public suffix list, via ``publicsuffixlist``, which
+ships its list), since subdomains of legitimate services are where CDN and cloud
+names look random. Names with no registrable part (single labels, ``.local``,
+``.arpa``, unknown TLDs, IP literals) and internationalized labels score 0.
+
+Scoring a new name costs a few microseconds (``bench/dga_bench.py`` measures it);
+:class:`DgaScorer` caches recent names, since traffic repeats them endlessly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from publicsuffixlist import PSLFILE, PublicSuffixList
+
+from netsentry.errors import NetsentryError
+
+MODEL_FILE = "dga_model.json"
+ALLOWLIST_FILE = "dga_allowlist.json"
+MODEL_VERSION = 1
+
+BOS, EOS = "^", "$"  # label boundaries for the n-gram model
+LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
+_NOT_SCORED_TLDS = frozenset(("arpa", "local", "localhost", "internal", "lan", "home", "corp"))
+RARE_LOGP = math.log(0.005)  # a trigram step this unlikely in benign names counts as rare
+
+FEATURES: dict[str, str] = {
+    "ngram_mean": "mean log-probability per character under the benign trigram model",
+    "ngram_sum": "total log-probability of the label under the benign trigram model",
+    "rare_ratio": "share of characters the benign model finds rare (p < 0.005)",
+    "length": "characters in the registrable label",
+    "entropy": "Shannon entropy of the label's characters (bits)",
+    "unique_ratio": "distinct characters / length",
+    "digit_ratio": "digits / length",
+    "vowel_ratio": "vowels / letters",
+    "consonant_run": "longest run of consonants",
+    "digit_run": "longest run of digits",
+    "switches": "letter-digit alternations / length",
+    "hyphens": "hyphens in the label",
+    "tld_rarity": "how rare the top-level domain is among benign domains (-log frequency)",
+    "dga_ratio": "mean log-likelihood ratio per character, DGA trigram model vs benign",
+    "tld_dga": "log-ratio of the TLD's frequency among DGA names vs benign names",
+}
+"""Feature name -> meaning, in the order the model's weights use (shown by ``dga score``)."""
+
+
+class ModelError(NetsentryError):
+    """A model or allowlist file is missing, malformed or of another version."""
+
+
+def _data_path(name: str) -> Path:
+    return Path(str(resources.files("netsentry") / "data" / name))
+
+
+# -- the model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DgaModel:
+    """The trained parameters: benign trigram model, TLD frequencies, logistic regression."""
+
+    trigrams: dict[str, float]  # "abc" -> log P(c | ab) for trigrams seen in benign labels
+    contexts: dict[str, float]  # "ab" -> log P of a continuation never seen after "ab"
+    unseen_context: float  # log P of a step whose two-character context was never seen
+    tld_rarity: dict[str, float]  # TLD -> -log(benign frequency)
+    unseen_tld: float
+    dga_trigrams: dict[str, float]  # the same, fitted on DGA names of the training set
+    dga_contexts: dict[str, float]
+    dga_unseen_context: float
+    tld_dga: dict[str, float]  # TLD -> log(P(tld | DGA) / P(tld | benign))
+    unseen_tld_dga: float
+    features: tuple[str, ...]
+    mean: tuple[float, ...]  # standardization of each feature before the weights
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    thresholds: dict[str, float]  # operating points, e.g. "fpr_1pct" -> score
+    meta: dict[str, Any]
+
+    @cached_property
+    def tables(self) -> _Tables:
+        """Dense trigram tables for fast scoring (built on first use, about 0.1 s)."""
+        return _compile(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document :func:`load_model` reads (floats rounded to keep it small)."""
+        return {
+            "version": MODEL_VERSION,
+            "meta": self.meta,
+            "ngram": {
+                "trigrams": {k: round(v, 3) for k, v in sorted(self.trigrams.items())},
+                "contexts": {k: round(v, 3) for k, v in sorted(self.contexts.items())},
+                "unseen_context": round(self.unseen_context, 3),
+            },
+            "dga_ngram": {
+                "trigrams": {k: round(v, 3) for k, v in sorted(self.dga_trigrams.items())},
+                "contexts": {k: round(v, 3) for k, v in sorted(self.dga_contexts.items())},
+                "unseen_context": round(self.dga_unseen_context, 3),
+            },
+            "tld_rarity": {k: round(v, 3) for k, v in sorted(self.tld_rarity.items())},
+            "unseen_tld": round(self.unseen_tld, 3),
+            "tld_dga": {k: round(v, 3) for k, v in sorted(self.tld_dga.items())},
+            "unseen_tld_dga": round(self.unseen_tld_dga, 3),
+            "features": list(self.features),
+            "mean": [round(x, 6) for x in self.mean],
+            "scale": [round(x, 6) for x in self.scale],
+            "weights": [round(x, 6) for x in self.weights],
+            "bias": round(self.bias, 6),
+            "thresholds": {k: round(v, 6) for k, v in self.thresholds.items()},
+        }
+
+
+def _floats(value: Any, what: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in value
+    ):
+        raise ModelError(f"model: '{what}' must be a list of numbers")
+    return tuple(float(x) for x in value)
+
+
+def _table(value: Any, what: str) -> dict[str, float]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        raise ModelError(f"model: '{what}' must map strings to numbers")
+    return {k: float(v) for k, v in value.items()}
+
+
+def model_from_json(doc: Any) -> DgaModel:
+    """Validate a parsed model document and build the model (raises ModelError)."""
+    if not isinstance(doc, dict) or doc.get("version") != MODEL_VERSION:
+        raise ModelError(f"model: expected a version {MODEL_VERSION} DGA model document")
+    try:
+        ngram = doc["ngram"]
+        dga_ngram = doc["dga_ngram"]
+        features = doc["features"]
+        if not isinstance(ngram, dict) or not isinstance(dga_ngram, dict):
+            raise ModelError("model: 'ngram' and 'dga_ngram' must be mappings")
+        if not isinstance(features, list):
+            raise ModelError("model: 'features' must be a list")
+        if features != list(FEATURES):
+            raise ModelError(f"model: features must be, in order: {', '.join(FEATURES)}")
+        mean = _floats(doc["mean"], "mean")
+        scale = _floats(doc["scale"], "scale")
+        weights = _floats(doc["weights"], "weights")
+        if not len(features) == len(mean) == len(scale) == len(weights):
+            raise ModelError("model: features, mean, scale and weights differ in length")
+        if any(s <= 0 for s in scale):
+            raise ModelError("model: every scale must be positive")
+        return DgaModel(
+            trigrams=_table(ngram["trigrams"], "ngram.trigrams"),
+            contexts=_table(ngram["contexts"], "ngram.contexts"),
+            unseen_context=float(ngram["unseen_context"]),
+            tld_rarity=_table(doc["tld_rarity"], "tld_rarity"),
+            unseen_tld=float(doc["unseen_tld"]),
+            dga_trigrams=_table(dga_ngram["trigrams"], "dga_ngram.trigrams"),
+            dga_contexts=_table(dga_ngram["contexts"], "dga_ngram.contexts"),
+            dga_unseen_context=float(dga_ngram["unseen_context"]),
+            tld_dga=_table(doc["tld_dga"], "tld_dga"),
+            unseen_tld_dga=float(doc["unseen_tld_dga"]),
+            features=tuple(features),
+            mean=mean,
+            scale=scale,
+            weights=weights,
+            bias=float(doc["bias"]),
+            thresholds=_table(doc.get("thresholds", {}), "thresholds"),
+            meta=dict(doc.get("meta") or {}),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"model: missing or malformed entry {exc}") from None
+
+
+def load_model(path: Path | None = None) -> DgaModel:
+    """Read a model file (default: the one shipped in the package)."""
+    path = path or _data_path(MODEL_FILE)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read DGA model: {exc}") from None
+    return model_from_json(doc)
+
+
+# -- features --------------------------------------------------------------------------
+
+
+_CHARS = BOS + EOS + "abcdefghijklmnopqrstuvwxyz0123456789-"
+_CLASSES = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyz0123456789-", "vcccvcccvcccccvcccccvccccc0000000000-"
+)
+_DIGIT_CLASS = str.maketrans("abcdefghijklmnopqrstuvwxyz-123456789", "a" * 27 + "0" * 9)
+_XLOGX = [0.0] + [c * math.log2(c) for c in range(1, 64)]  # c*log2(c) for entropy
+# The trigram windows of a label of each length (a host-name label has 63 characters
+# at most), so cutting a label into trigrams is one C-level map.
+_SLICES = [tuple(slice(i, i + 3) for i in range(n + 1)) for n in range(64)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Every trigram over the label alphabet with its values precomputed (no misses)."""
+
+    logp: dict[str, float]  # log P under the benign model (fallbacks applied)
+    ratio: dict[str, float]  # log P under the DGA model minus log P under the benign one
+    rare: frozenset[str]  # trigrams rarer than RARE_LOGP under the benign model
+
+
+def _compile(model: DgaModel) -> _Tables:
+    logp: dict[str, float] = {}
+    ratio: dict[str, float] = {}
+    rare: set[str] = set()
+    for a in _CHARS:
+        for b in _CHARS:
+            context = a + b
+            benign_default = model.contexts.get(context, model.unseen_context)
+            dga_default = model.dga_contexts.get(context, model.dga_unseen_context)
+            for c in _CHARS:
+                gram = context + c
+                lp = model.trigrams.get(gram, benign_default)
+                logp[gram] = lp
+                ratio[gram] = model.dga_trigrams.get(gram, dga_default) - lp
+                if lp < RARE_LOGP:
+                    rare.add(gram)
+    return _Tables(logp, ratio, frozenset(rare))
+
+
+def feature_values(label: str, tld: str, model: DgaModel) -> dict[str, float]:
+    """Every feature of FEATURES for one registrable label (lowercase a-z, 0-9, '-')."""
+    return dict(zip(FEATURES, feature_list(label, tld, model), strict=True))
+
+
+def feature_list(label: str, tld: str, model: DgaModel) -> list[float]:
+    """The features of one registrable label, in FEATURES order.
+
+    Written for speed (this runs once per new name): C-level map/count/translate
+    over the label instead of per-character Python where it can.
+    """
+    tables = model.tables
+    n = len(label)
+    padded = BOS + BOS + label + EOS
+    grams = list(map(padded.__getitem__, _SLICES[n]))
+    steps = n + 1
+    total = sum(map(tables.logp.__getitem__, grams))
+    ratio = sum(map(tables.ratio.__getitem__, grams))
+    rare = sum(map(tables.rare.__contains__, grams))
+    distinct = set(label)
+    entropy = math.log2(n) - sum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n
+    classes = label.translate(_CLASSES)
+    digits = classes.count("0")
+    hyphens = classes.count("-")
+    vowels = classes.count("v")
+    letters = n - digits - hyphens
+    switches = 0
+    digit_run = 0
+    if digits:
+        marks = label.translate(_DIGIT_CLASS)  # digits stay, everything else is 'a'
+        switches = marks.count("0a") + marks.count("a0") if letters or hyphens else 0
+        digit_run = max(map(len, marks.split("a")))
+    return [
+        total / steps,  # ngram_mean
+        total,  # ngram_sum
+        rare / steps,  # rare_ratio
+        float(n),  # length
+        entropy,
+        len(distinct) / n,  # unique_ratio
+        digits / n,  # digit_ratio
+        vowels / letters if letters else 0.0,  # vowel_ratio
+        float(max(map(len, _CONSONANT_RUN.findall(label)), default=0)),  # consonant_run
+        float(digit_run),
+        switches / n,
+        float(hyphens),
+        model.tld_rarity.get(tld, model.unseen_tld),
+        ratio / steps,  # dga_ratio
+        model.tld_dga.get(tld, model.unseen_tld_dga),
+    ]
+
+
+def sigmoid(z: float) -> float:
+    """Log-odds -> probability, without overflow."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+# -- which part of a name is scored ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Known infrastructure (never scored) and dynamic-DNS parents (their child label is)."""
+
+    domains: frozenset[str]  # a name equal to or under one of these is allowlisted
+    dynamic_dns: frozenset[str]  # parents such as duckdns.org: the label below is scored
+    meta: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document :func:`load_allowlist` reads."""
+        return {
+            "version": MODEL_VERSION,
+            "meta": self.meta,
+            "domains": sorted(self.domains),
+            "dynamic_dns": sorted(self.dynamic_dns),
+        }
+
+
+def _names(value: Any, what: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ModelError(f"allowlist: '{what}' must be a list of domain names")
+    return frozenset(x.strip().lower().strip(".") for x in value if x.strip(". "))
+
+
+def load_allowlist(path: Path | None = None) -> Allowlist:
+    """Read an allowlist file (default: the one shipped in the package)."""
+    path = path or _data_path(ALLOWLIST_FILE)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read DGA allowlist: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("version") != MODEL_VERSION:
+        raise ModelError(f"{path}: expected a version {MODEL_VERSION} DGA allowlist document")
+    return Allowlist(
+        _names(doc.get("domains", []), "domains"),
+        _names(doc.get("dynamic_dns", []), "dynamic_dns"),
+        dict(doc.get("meta") or {}),
+    )
+
+
+@cache
+def _psl() -> PublicSuffixList:
+    # ICANN section only: private suffixes (cloudfront.net, s3.amazonaws.com, ...) would
+    # make every CDN object name a "registrable domain" of its own, scored as random.
+    return PublicSuffixList(only_icann=True)
+
+
+@cache
+def _flat_tlds() -> frozenset[str]:
+    """ICANN TLDs with no deeper rule (com, net, ru, ...: not uk, jp or ck).
+
+    Under these the registrable domain is the last two labels; the full public-suffix
+    lookup, a third of a new name's cost, is only needed for the others. Read from the
+    list file that publicsuffixlist ships (the same list _psl() parses).
+    """
+    tlds: set[str] = set()
+    deeper: set[str] = set()
+    icann = False
+    with open(PSLFILE, encoding="utf-8") as handle:
+        for line in handle:
+            rule = line.strip()
+            if rule == "// ===BEGIN ICANN DOMAINS===":
+                icann = True
+            elif rule == "// ===END ICANN DOMAINS===":
+                break
+            elif icann and rule and not rule.startswith("//"):
+                rule = rule.split()[0].lower().lstrip("!")
+                if "." in rule:
+                    deeper.add(rule.rsplit(".", 1)[1])
+                else:
+                    tlds.add(rule)
+    return frozenset(t for t in tlds - deeper if t.isascii())
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What of a name is scored: its registrable domain and label, or why nothing is."""
+
+    name: str
+    registrable: str = ""
+    label: str = ""
+    tld: str = ""
+    skipped: str = ""  # reason nothing is scored ("" when label is set)
+    allowlisted: str = ""  # the allowlist entry that matched
+
+
+def normalize_name(name: str) -> str:
+    """Lowercase, no trailing dot: how names are compared and cached."""
+    return name.strip().lower().rstrip(".")
+
+
+def target_of(name: str, allowlist: Allowlist | None) -> Target:
+    """Split a (normalized) name into what is scored, applying the allowlist."""
+    if not name or len(name) > 253:
+        return Target(name, skipped="not a host name")
+    labels = name.split(".")
+    if len(labels) < 2:
+        return Target(name, skipped="single label (no registrable domain)")
+    if labels[-1] in _NOT_SCORED_TLDS:
+        return Target(name, skipped=f"local or reverse-lookup name (.{labels[-1]})")
+    if labels[-1].isdigit():
+        return Target(name, skipped="an IP address")
+    if allowlist is not None:
+        # Suffixes from the longest: the first listed one decides. A dynamic-DNS child is
+        # chosen by whoever registered it: its label is scored, even when the provider
+        # itself is a popular domain.
+        dynamic, domains = allowlist.dynamic_dns, allowlist.domains
+        if name in domains:
+            return Target(name, skipped="allowlisted", allowlisted=name)
+        if name in dynamic:
+            return Target(name, skipped="a dynamic-DNS provider's own domain")
+        start = 0
+        while True:
+            dot = name.find(".", start)
+            suffix = name[dot + 1 :]
+            if "." not in suffix:
+                break
+            if suffix in dynamic:
+                label = name[start:dot]
+                return _checked(Target(name, name[start:], label, labels[-1]), label)
+            if suffix in domains:
+                return Target(name, skipped="allowlisted", allowlisted=suffix)
+            start = dot + 1
+    if labels[-1] in _flat_tlds():
+        registrable: str | None = labels[-2] + "." + labels[-1]
+    else:
+        registrable = _psl().privatesuffix(name, accept_unknown=False)
+    if registrable is None:
+        return Target(name, skipped="no registrable domain under a known public suffix")
+    label, _, suffix = registrable.partition(".")
+    return _checked(Target(name, registrable, label, suffix.rsplit(".", 1)[-1]), label)
+
+
+def _checked(target: Target, label: str) -> Target:
+    if label.startswith("xn--"):
+        return Target(target.name, target.registrable, skipped="internationalized label")
+    if not LABEL_RE.match(label):
+        return Target(target.name, target.registrable, skipped="not a host-name label")
+    return target
+
+
+# -- the scorer ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A name's score and why: each feature's value and its share of the log-odds."""
+
+    target: Target
+    score: float
+    log_odds: float
+    bias: float
+    contributions: tuple[tuple[str, float, float], ...]  # (feature, value, contribution)
+
+
+CACHE_SIZE = 65_536
+
+
+class DgaScorer:
+    """Scores names with a model and an allowlist; remembers recent names.
+
+    The cache is a dict cleared when full: captures repeat a working set of names, and
+    a flood of unique names (itself a DGA or tunnel symptom) must not grow memory.
+    """
+
+    def __init__(
+        self,
+        model: DgaModel,
+        allowlist: Allowlist | None = None,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self.model = model
+        self.allowlist = allowlist
+        self.cache_size = cache_size
+        self._cache: dict[str, float] = {}
+        # The standardized linear model folded into one coefficient per raw feature.
+        self._coef = [w / sd for sd, w in zip(model.scale, model.weights, strict=True)]
+        self._offset = model.bias - sum(
+            c * mu for c, mu in zip(self._coef, model.mean, strict=True)
+        )
+        # The trigram features folded into two per-trigram tables, so the hot path sums
+        # two maps instead of computing four features (same numbers as feature_list;
+        # tests compare the two): per_step is divided by the number of steps, per_label not.
+        coef = dict(zip(FEATURES, self._coef, strict=True))
+        tables = model.tables
+        self._per_step = {
+            g: coef["ngram_mean"] * lp
+            + coef["dga_ratio"] * tables.ratio[g]
+            + (coef["rare_ratio"] if g in tables.rare else 0.0)
+            for g, lp in tables.logp.items()
+        }
+        self._per_label = {g: coef["ngram_sum"] * lp for g, lp in tables.logp.items()}
+        self._named = coef
+
+    def _log_odds(self, label: str, tld: str) -> float:
+        """feature_list + the regression in one pass (the per-new-name hot path)."""
+        c = self._named
+        model = self.model
+        n = len(label)
+        grams = list(map((BOS + BOS + label + EOS).__getitem__, _SLICES[n]))
+        z = (
+            self._offset
+            + sum(map(self._per_step.__getitem__, grams)) / (n + 1)
+            + sum(map(self._per_label.__getitem__, grams))
+            + c["length"] * n
+            + c["tld_rarity"] * model.tld_rarity.get(tld, model.unseen_tld)
+            + c["tld_dga"] * model.tld_dga.get(tld, model.unseen_tld_dga)
+        )
+        distinct = set(label)
+        entropy = math.log2(n) - sum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n
+        classes = label.translate(_CLASSES)
+        digits = classes.count("0")
+        hyphens = classes.count("-")
+        letters = n - digits - hyphens
+        z += (
+            c["entropy"] * entropy
+            + c["unique_ratio"] * len(distinct) / n
+            + c["hyphens"] * hyphens
+            + c["consonant_run"] * max(map(len, _CONSONANT_RUN.findall(label)), default=0)
+        )
+        if letters:
+            z += c["vowel_ratio"] * classes.count("v") / letters
+        if digits:
+            marks = label.translate(_DIGIT_CLASS)
+            z += c["digit_ratio"] * digits / n + c["digit_run"] * max(map(len, marks.split("a")))
+            if letters or hyphens:
+                z += c["switches"] * (marks.count("0a") + marks.count("a0")) / n
+        return z
+
+    def score(self, name: str) -> float:
+        """DGA probability of a name in [0, 1]; 0 when nothing of it is scored."""
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        norm = normalize_name(name)
+        target = target_of(norm, self.allowlist)
+        value = 0.0
+        if target.label:
+            value = sigmoid(self._log_odds(target.label, target.tld))
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[name] = value
+        return value
+
+    def max_score(self, names: Iterable[Any]) -> float | None:
+        """The highest score among names (None when there are none)."""
+        best: float | None = None
+        for name in names:
+            if isinstance(name, str) and name:
+                value = self.score(name)
+                if best is None or value > best:
+                    best = value
+        return best
+
+    def explain(self, name: str) -> Explanation:
+        """The score with each feature's contribution to the log-odds (not cached)."""
+        target = target_of(normalize_name(name), self.allowlist)
+        if not target.label:
+            return Explanation(target, 0.0, float("-inf"), self.model.bias, ())
+        values = feature_list(target.label, target.tld, self.model)
+        model = self.model
+        # Each feature's share of the log-odds relative to the training average, so
+        # the shares and the bias add up to the log-odds.
+        parts = tuple(
+            (feature, value, coef * (value - mu))
+            for feature, value, coef, mu in zip(
+                FEATURES, values, self._coef, model.mean, strict=True
+            )
+        )
+        z = model.bias + sum(p[2] for p in parts)
+        return Explanation(target, sigmoid(z), z, self.model.bias, parts)
+
+
+@cache
+def default_scorer() -> DgaScorer:
+    """The packaged model and allowlist (loaded once per process, on first use)."""
+    return DgaScorer(load_model(), load_allowlist())
