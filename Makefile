@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := netsentry/data/demo.pcap
 
-.PHONY: venv demo test lint typecheck unit rules-test bench clean
+.PHONY: venv demo test lint typecheck unit rules-test bench bench-dga train-dga eval-dga clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -37,6 +37,18 @@ test: lint typecheck rules-test unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+# DGA model: trained from ../shared/dga-samples (+ MISP lists in ../shared/intel-samples),
+# written to netsentry/data/ (deterministic: the same inputs give the same bytes).
+train-dga: $(STAMP)
+	$(BIN)/python -m netsentry.dgatrain train
+
+# Held-back and leave-family-out detection table (a few minutes).
+eval-dga: $(STAMP)
+	$(BIN)/python -m netsentry.dgatrain eval
+
+bench-dga: $(STAMP)
+	$(BIN)/python bench/dga_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

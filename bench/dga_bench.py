@@ -38,9 +38,10 @@ def names(seed: int = 7) -> list[str]:
     out: set[str] = set()
     while len(out) < COUNT:
         if len(out) % 2:
-            label = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(
-                rng.randint(6, 22)
-            ))
+            label = "".join(
+                rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                for _ in range(rng.randint(6, 22))
+            )
         else:
             label = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
         prefix = rng.choice(("", "", "www.", "api.", "cdn1."))
@@ -81,8 +82,8 @@ def main() -> None:
     cached = best_per_name(factory, items, warm=True)
     print(f"names: {len(items)} distinct")
     print(f"load model + allowlist + tables: {load * 1000:.0f} ms")
-    print(f"score a new name:    {new[0] * 1e6:.2f} µs CPU ({new[1] * 1e6:.2f} µs wall clock)")
-    print(f"score a cached name: {cached[0] * 1e6:.2f} µs CPU ({cached[1] * 1e6:.2f} µs wall clock)")
+    print(f"score a new name:    {new[0] * 1e6:.2f} µs CPU ({new[1] * 1e6:.2f} µs wall)")
+    print(f"score a cached name: {cached[0] * 1e6:.2f} µs CPU ({cached[1] * 1e6:.2f} µs wall)")
 
 
 if __name__ == "__main__":

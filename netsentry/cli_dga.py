@@ -113,9 +113,7 @@ def _print(console: Console, explanation: Explanation, thresholds: dict[str, flo
     ordered = sorted(explanation.contributions, key=lambda p: abs(p[2]), reverse=True)
     for feature, value, part in ordered:
         style = "red" if part > 0.05 else "green" if part < -0.05 else ""
-        table.add_row(
-            feature, f"{value:.3f}", Text(f"{part:+.2f}", style=style), FEATURES[feature]
-        )
+        table.add_row(feature, f"{value:.3f}", Text(f"{part:+.2f}", style=style), FEATURES[feature])
     console.print(table)
 
 

@@ -47,6 +47,8 @@ BOS, EOS = "^", "$"  # label boundaries for the n-gram model
 LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _NOT_SCORED_TLDS = frozenset(("arpa", "local", "localhost", "internal", "lan", "home", "corp"))
+DIGIT_RUN_CAP = 6  # short digit runs are common in benign names (4399, 17173); longer
+# ones are not, and an uncapped linear weight made a 23-digit label look very benign
 RARE_LOGP = math.log(0.005)  # a trigram step this unlikely in benign names counts as rare
 
 FEATURES: dict[str, str] = {
@@ -59,7 +61,7 @@ FEATURES: dict[str, str] = {
     "digit_ratio": "digits / length",
     "vowel_ratio": "vowels / letters",
     "consonant_run": "longest run of consonants",
-    "digit_run": "longest run of digits",
+    "digit_run": f"longest run of digits (at most {DIGIT_RUN_CAP})",
     "switches": "letter-digit alternations / length",
     "hyphens": "hyphens in the label",
     "tld_rarity": "how rare the top-level domain is among benign domains (-log frequency)",
@@ -279,7 +281,7 @@ def feature_list(label: str, tld: str, model: DgaModel) -> list[float]:
     if digits:
         marks = label.translate(_DIGIT_CLASS)  # digits stay, everything else is 'a'
         switches = marks.count("0a") + marks.count("a0") if letters or hyphens else 0
-        digit_run = max(map(len, marks.split("a")))
+        digit_run = min(DIGIT_RUN_CAP, max(map(len, marks.split("a"))))
     return [
         total / steps,  # ngram_mean
         total,  # ngram_sum
@@ -534,7 +536,8 @@ class DgaScorer:
             z += c["vowel_ratio"] * classes.count("v") / letters
         if digits:
             marks = label.translate(_DIGIT_CLASS)
-            z += c["digit_ratio"] * digits / n + c["digit_run"] * max(map(len, marks.split("a")))
+            run = min(DIGIT_RUN_CAP, max(map(len, marks.split("a"))))
+            z += c["digit_ratio"] * digits / n + c["digit_run"] * run
             if letters or hyphens:
                 z += c["switches"] * (marks.count("0a") + marks.count("a0")) / n
         return z

@@ -121,12 +121,14 @@ def build_allowlist(intel: Path) -> Allowlist:
     """Popular domains, Google's domains and CDN/cloud suffixes; dynamic-DNS parents."""
     domains = set(CDN_CLOUD_SUFFIXES)
     for name in ("tranco10k", "google"):
-        domains.update(normalize_name(x.lstrip("*.")) for x in _warninglist(
-            intel / f"misp_warninglist_{name}.json"
-        ))
-    dynamic = {normalize_name(x.lstrip("*.")) for x in _warninglist(
-        intel / "misp_warninglist_dynamic-dns.json"
-    )}
+        domains.update(
+            normalize_name(x.lstrip("*."))
+            for x in _warninglist(intel / f"misp_warninglist_{name}.json")
+        )
+    dynamic = {
+        normalize_name(x.lstrip("*."))
+        for x in _warninglist(intel / "misp_warninglist_dynamic-dns.json")
+    }
     # A parent listed both ways is a dynamic-DNS provider: its children are scored.
     domains -= dynamic
     return Allowlist(
@@ -194,7 +196,7 @@ def fit_tlds(counts: Counter[str]) -> tuple[dict[str, float], float]:
 def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     """Solve a small symmetric positive-definite system by Gaussian elimination."""
     n = len(vector)
-    a = [row[:] + [vector[i]] for i, row in enumerate(matrix)]
+    a = [[*row, vector[i]] for i, row in enumerate(matrix)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
         a[col], a[pivot] = a[pivot], a[col]
@@ -220,7 +222,8 @@ class Regression:
 
     def log_odds(self, x: Sequence[float]) -> float:
         return self.bias + sum(
-            w * (v - m) / s for v, m, s, w in zip(x, self.mean, self.scale, self.weights, strict=True)
+            w * (v - m) / s
+            for v, m, s, w in zip(x, self.mean, self.scale, self.weights, strict=True)
         )
 
 
@@ -262,6 +265,8 @@ def fit_regression(rows: Sequence[Sequence[float]], labels: Sequence[bool]) -> R
                 hess[i][i] += L2
         step = _solve(hess, grad)
         beta = [b - s for b, s in zip(beta, step, strict=True)]
+        if max(map(abs, step)) < 1e-9:
+            break  # converged (Newton's method gets here in a handful of steps)
     return Regression(tuple(mean), tuple(scale), tuple(beta[1:]), beta[0])
 
 
@@ -287,7 +292,7 @@ def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
 def threshold_at(negative: Sequence[float], fpr: float) -> float:
     """The lowest score above which at most ``fpr`` of the negatives fall."""
     ordered = sorted(negative, reverse=True)
-    allowed = int(math.floor(fpr * len(ordered)))
+    allowed = math.floor(fpr * len(ordered))
     return ordered[allowed] if allowed < len(ordered) else ordered[-1]
 
 
@@ -486,6 +491,7 @@ def train(samples: Path, intel: Path, out: Path, log: Callable[[str], None]) -> 
             " benign half of the development set",
             "trigram_smoothing": SMOOTHING,
             "l2": L2,
+            "publicsuffixlist": psl_version(),
         },
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -498,6 +504,14 @@ def train(samples: Path, intel: Path, out: Path, log: Callable[[str], None]) -> 
         + f"; thresholds {model.thresholds}"
     )
     return model
+
+
+def psl_version() -> str:
+    """The installed publicsuffixlist release: registrable domains (and so the model's
+    tables) follow its list, so a retrained model matches the shipped one only with it."""
+    from importlib.metadata import version
+
+    return version("publicsuffixlist")
 
 
 def _write_json(path: Path, doc: object) -> None:
@@ -538,9 +552,7 @@ def evaluate(samples: Path, intel: Path, log: Callable[[str], None]) -> str:
         threshold = threshold_at(benign_f, 0.01)
         # The left-out family was not trained on at all: all of its names are unseen.
         scores = [
-            sigmoid(reg_f.log_odds(_row(e, tables_f)))
-            for e in prep.examples
-            if e.family == family
+            sigmoid(reg_f.log_odds(_row(e, tables_f))) for e in prep.examples if e.family == family
         ]
         scores += [0.0] * len(prep.unscored.get(family, ()))
         lofo[family] = (sum(1 for s in scores if s > threshold), len(scores))
@@ -605,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for folder in (args.samples, args.intel):
         if not folder.is_dir():
-            print(f"error: {folder}: not found (the shared DGA samples are needed)", file=sys.stderr)
+            print(f"error: {folder}: not found (training needs it)", file=sys.stderr)
             return 2
 
     def log(text: str) -> None:

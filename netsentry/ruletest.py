@@ -16,10 +16,10 @@ from typing import Any
 
 from netsentry.conditions import holds, value_test
 from netsentry.detectors import intel_kind
+from netsentry.dga import default_scorer
 from netsentry.fields import resolve
 from netsentry.intel import guess_kind
 from netsentry.matchers import PatternSet, apply_transforms, literal_pattern, to_bytes
-from netsentry.dga import default_scorer
 from netsentry.rules import DgaRule, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
 
 
