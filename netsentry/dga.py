@@ -28,12 +28,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from publicsuffixlist import PSLFILE, PublicSuffixList
 
@@ -44,7 +44,7 @@ ALLOWLIST_FILE = "dga_allowlist.json"
 MODEL_VERSION = 1
 
 BOS, EOS = "^", "$"  # label boundaries for the n-gram model
-LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")  # 63 characters at most
 _CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _NOT_SCORED_TLDS = frozenset(("arpa", "local", "localhost", "internal", "lan", "home", "corp"))
 DIGIT_RUN_CAP = 6  # short digit runs are common in benign names (4399, 17173); longer
@@ -103,11 +103,6 @@ class DgaModel:
     bias: float
     thresholds: dict[str, float]  # operating points, e.g. "fpr_1pct" -> score
     meta: dict[str, Any]
-
-    @cached_property
-    def tables(self) -> _Tables:
-        """Dense trigram tables for fast scoring (built on first use, about 0.1 s)."""
-        return _compile(self)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document :func:`load_model` reads (floats rounded to keep it small)."""
@@ -222,32 +217,12 @@ _XLOGX = [0.0] + [c * math.log2(c) for c in range(1, 64)]  # c*log2(c) for entro
 _SLICES = [tuple(slice(i, i + 3) for i in range(n + 1)) for n in range(64)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Tables:
-    """Every trigram over the label alphabet with its values precomputed (no misses)."""
-
-    logp: dict[str, float]  # log P under the benign model (fallbacks applied)
-    ratio: dict[str, float]  # log P under the DGA model minus log P under the benign one
-    rare: frozenset[str]  # trigrams rarer than RARE_LOGP under the benign model
-
-
-def _compile(model: DgaModel) -> _Tables:
-    logp: dict[str, float] = {}
-    ratio: dict[str, float] = {}
-    rare: set[str] = set()
-    for a in _CHARS:
-        for b in _CHARS:
-            context = a + b
-            benign_default = model.contexts.get(context, model.unseen_context)
-            dga_default = model.dga_contexts.get(context, model.dga_unseen_context)
-            for c in _CHARS:
-                gram = context + c
-                lp = model.trigrams.get(gram, benign_default)
-                logp[gram] = lp
-                ratio[gram] = model.dga_trigrams.get(gram, dga_default) - lp
-                if lp < RARE_LOGP:
-                    rare.add(gram)
-    return _Tables(logp, ratio, frozenset(rare))
+def _logp(
+    gram: str, trigrams: dict[str, float], contexts: dict[str, float], unseen: float
+) -> float:
+    """log P(last character | first two) of a trigram model, with its fallbacks."""
+    lp = trigrams.get(gram)
+    return lp if lp is not None else contexts.get(gram[:2], unseen)
 
 
 def feature_values(label: str, tld: str, model: DgaModel) -> dict[str, float]:
@@ -258,19 +233,27 @@ def feature_values(label: str, tld: str, model: DgaModel) -> dict[str, float]:
 def feature_list(label: str, tld: str, model: DgaModel) -> list[float]:
     """The features of one registrable label, in FEATURES order.
 
-    Written for speed (this runs once per new name): C-level map/count/translate
-    over the label instead of per-character Python where it can.
+    The reference computation, for explanations and training; DgaScorer folds the
+    same arithmetic into precomputed tables for its hot path.
     """
-    tables = model.tables
     n = len(label)
     padded = BOS + BOS + label + EOS
-    grams = list(map(padded.__getitem__, _SLICES[n]))
     steps = n + 1
-    total = sum(map(tables.logp.__getitem__, grams))
-    ratio = sum(map(tables.ratio.__getitem__, grams))
-    rare = sum(map(tables.rare.__contains__, grams))
+    logps: list[float] = []
+    ratios: list[float] = []
+    rare = 0
+    for gram in map(padded.__getitem__, _SLICES[n]):
+        lp = _logp(gram, model.trigrams, model.contexts, model.unseen_context)
+        logps.append(lp)
+        ratios.append(
+            _logp(gram, model.dga_trigrams, model.dga_contexts, model.dga_unseen_context) - lp
+        )
+        rare += lp < RARE_LOGP
+    # fsum: exactly rounded, so training gives the same bytes on every Python version
+    total = math.fsum(logps)
+    ratio = math.fsum(ratios)
     distinct = set(label)
-    entropy = math.log2(n) - sum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n
+    entropy = math.log2(n) - math.fsum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n
     classes = label.translate(_CLASSES)
     digits = classes.count("0")
     hyphens = classes.count("-")
@@ -386,9 +369,11 @@ def _flat_tlds() -> frozenset[str]:
     return frozenset(t for t in tlds - deeper if t.isascii())
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What of a name is scored: its registrable domain and label, or why nothing is."""
+class Target(NamedTuple):
+    """What of a name is scored: its registrable domain and label, or why nothing is.
+
+    A named tuple, not a dataclass: one is made per new name on the hot path.
+    """
 
     name: str
     registrable: str = ""
@@ -470,6 +455,18 @@ class Explanation:
 CACHE_SIZE = 65_536
 
 
+class _LazyTable(dict[str, float]):
+    """A per-trigram table computed on first lookup (plain dict speed afterwards)."""
+
+    def __init__(self, compute: Callable[[str], float]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, gram: str) -> float:
+        value = self[gram] = self._compute(gram)
+        return value
+
+
 class DgaScorer:
     """Scores names with a model and an allowlist; remembers recent names.
 
@@ -493,53 +490,65 @@ class DgaScorer:
             c * mu for c, mu in zip(self._coef, model.mean, strict=True)
         )
         # The trigram features folded into two per-trigram tables, so the hot path sums
-        # two maps instead of computing four features (same numbers as feature_list;
-        # tests compare the two): per_step is divided by the number of steps, per_label not.
+        # two C-level maps instead of computing four features (the same numbers as
+        # feature_list; tests compare the two): per_step is divided by the number of
+        # steps, per_label is not. Filled as trigrams are met (at most 39^3 entries).
         coef = dict(zip(FEATURES, self._coef, strict=True))
-        tables = model.tables
-        self._per_step = {
-            g: coef["ngram_mean"] * lp
-            + coef["dga_ratio"] * tables.ratio[g]
-            + (coef["rare_ratio"] if g in tables.rare else 0.0)
-            for g, lp in tables.logp.items()
-        }
-        self._per_label = {g: coef["ngram_sum"] * lp for g, lp in tables.logp.items()}
-        self._named = coef
+        self._per_step = _LazyTable(
+            lambda g: coef["ngram_mean"] * self._benign(g)
+            + coef["dga_ratio"] * (self._dga(g) - self._benign(g))
+            + (coef["rare_ratio"] if self._benign(g) < RARE_LOGP else 0.0)
+        )
+        self._per_label = _LazyTable(lambda g: coef["ngram_sum"] * self._benign(g))
+        self._linear = tuple(
+            coef[f]
+            for f in (
+                "length", "entropy", "unique_ratio", "digit_ratio", "vowel_ratio",
+                "consonant_run", "digit_run", "switches", "hyphens", "tld_rarity", "tld_dga",
+            )
+        )  # fmt: skip
+
+    def _benign(self, gram: str) -> float:
+        m = self.model
+        return _logp(gram, m.trigrams, m.contexts, m.unseen_context)
+
+    def _dga(self, gram: str) -> float:
+        m = self.model
+        return _logp(gram, m.dga_trigrams, m.dga_contexts, m.dga_unseen_context)
 
     def _log_odds(self, label: str, tld: str) -> float:
         """feature_list + the regression in one pass (the per-new-name hot path)."""
-        c = self._named
+        (c_length, c_entropy, c_unique, c_digits, c_vowels, c_consonants, c_run, c_switch,
+         c_hyphens, c_tld_rarity, c_tld_dga) = self._linear  # fmt: skip
         model = self.model
         n = len(label)
         grams = list(map((BOS + BOS + label + EOS).__getitem__, _SLICES[n]))
-        z = (
-            self._offset
-            + sum(map(self._per_step.__getitem__, grams)) / (n + 1)
-            + sum(map(self._per_label.__getitem__, grams))
-            + c["length"] * n
-            + c["tld_rarity"] * model.tld_rarity.get(tld, model.unseen_tld)
-            + c["tld_dga"] * model.tld_dga.get(tld, model.unseen_tld_dga)
-        )
         distinct = set(label)
-        entropy = math.log2(n) - sum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n
         classes = label.translate(_CLASSES)
         digits = classes.count("0")
         hyphens = classes.count("-")
         letters = n - digits - hyphens
-        z += (
-            c["entropy"] * entropy
-            + c["unique_ratio"] * len(distinct) / n
-            + c["hyphens"] * hyphens
-            + c["consonant_run"] * max(map(len, _CONSONANT_RUN.findall(label)), default=0)
+        z = (
+            self._offset
+            + sum(map(self._per_step.__getitem__, grams)) / (n + 1)
+            + sum(map(self._per_label.__getitem__, grams))
+            + c_length * n
+            + c_tld_rarity * model.tld_rarity.get(tld, model.unseen_tld)
+            + c_tld_dga * model.tld_dga.get(tld, model.unseen_tld_dga)
+            + c_entropy
+            * (math.log2(n) - sum(map(_XLOGX.__getitem__, map(label.count, distinct))) / n)
+            + c_unique * len(distinct) / n
+            + c_hyphens * hyphens
+            + c_consonants * max(map(len, _CONSONANT_RUN.findall(label)), default=0)
         )
         if letters:
-            z += c["vowel_ratio"] * classes.count("v") / letters
+            z += c_vowels * classes.count("v") / letters
         if digits:
             marks = label.translate(_DIGIT_CLASS)
             run = min(DIGIT_RUN_CAP, max(map(len, marks.split("a"))))
-            z += c["digit_ratio"] * digits / n + c["digit_run"] * run
+            z += c_digits * digits / n + c_run * run
             if letters or hyphens:
-                z += c["switches"] * (marks.count("0a") + marks.count("a0")) / n
+                z += c_switch * (marks.count("0a") + marks.count("a0")) / n
         return z
 
     def score(self, name: str) -> float:

@@ -14,8 +14,9 @@ Inputs (``../shared/dga-samples/`` and ``../shared/intel-samples/``; see their R
 - MISP warning lists: ``tranco10k`` and ``google`` (plus the CDN/cloud suffixes below)
   become the shipped allowlist; ``dynamic-dns`` its list of dynamic-DNS parents.
 
-Everything is deterministic: no random numbers, sorted inputs, a fixed number of
-Newton steps; the same inputs write byte-identical files. Pure standard library: the
+Everything is deterministic: no random numbers, sorted inputs, Newton's method to
+convergence, and float sums by ``math.fsum`` (exactly rounded, so the same on every
+Python version); the same inputs write byte-identical files. Pure standard library: the
 regression has 13 features, so Newton's method in plain Python takes seconds.
 """
 
@@ -207,7 +208,7 @@ def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
                     a[row][k] -= factor * a[col][k]
     x = [0.0] * n
     for row in range(n - 1, -1, -1):
-        x[row] = (a[row][n] - sum(a[row][k] * x[k] for k in range(row + 1, n))) / a[row][row]
+        x[row] = (a[row][n] - math.fsum(a[row][k] * x[k] for k in range(row + 1, n))) / a[row][row]
     return x
 
 
@@ -221,7 +222,7 @@ class Regression:
     bias: float
 
     def log_odds(self, x: Sequence[float]) -> float:
-        return self.bias + sum(
+        return self.bias + math.fsum(
             w * (v - m) / s
             for v, m, s, w in zip(x, self.mean, self.scale, self.weights, strict=True)
         )
@@ -231,9 +232,10 @@ def fit_regression(rows: Sequence[Sequence[float]], labels: Sequence[bool]) -> R
     """Class-balanced, ridge-penalized logistic regression by Newton's method."""
     dims = len(rows[0])
     count = len(rows)
-    mean = [sum(r[j] for r in rows) / count for j in range(dims)]
+    mean = [math.fsum(r[j] for r in rows) / count for j in range(dims)]
     scale = [
-        math.sqrt(sum((r[j] - mean[j]) ** 2 for r in rows) / count) or 1.0 for j in range(dims)
+        math.sqrt(math.fsum((r[j] - mean[j]) ** 2 for r in rows) / count) or 1.0
+        for j in range(dims)
     ]
     xs = [[1.0, *((r[j] - mean[j]) / scale[j] for j in range(dims))] for r in rows]
     positives = sum(labels)
@@ -246,7 +248,7 @@ def fit_regression(rows: Sequence[Sequence[float]], labels: Sequence[bool]) -> R
         grad = [0.0] * size
         hess = [[0.0] * size for _ in range(size)]
         for x, y, w in zip(xs, ys, ws, strict=True):
-            z = sum(b * v for b, v in zip(beta, x, strict=True))
+            z = math.fsum(b * v for b, v in zip(beta, x, strict=True))
             p = sigmoid(z)
             g = w * (p - y)
             h = w * p * (1.0 - p)

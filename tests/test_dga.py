@@ -97,6 +97,8 @@ def test_the_registrable_label_is_scored(name: str, registrable: str, label: str
         ("xkqjzvbwplm.pirate.sea", "no registrable domain under a known public suffix"),
         ("xn--bcher-kva.com", "internationalized label"),
         ("foo.under_score.com", "not a host-name label"),
+        ("x" * 64 + ".com", "not a host-name label"),  # labels have 63 characters at most
+        ("-lead.com", "not a host-name label"),
         ("", "not a host name"),
         ("duckdns.org", "a dynamic-DNS provider's own domain"),
     ],
