@@ -20,7 +20,8 @@ from __future__ import annotations
 import random
 import time
 
-from netsentry.dga import DgaScorer, load_allowlist, load_model
+from netsentry.dga import DgaScorer
+from netsentry.dgamodel import load_allowlist, load_model
 
 SYLLABLES = (
     "an", "ar", "be", "co", "de", "el", "en", "fi", "go", "in", "la", "li", "ma", "me",

@@ -15,14 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from netsentry.dga import (
-    FEATURES,
-    DgaScorer,
-    Explanation,
-    ModelError,
-    load_allowlist,
-    load_model,
-)
+from netsentry.dga import DgaScorer, Explanation, default_scorer
+from netsentry.dgamodel import FEATURES, ModelError, load_allowlist, load_model
 from netsentry.errors import ExitCode
 from netsentry.report import safe_text
 from netsentry.rules import DgaRule, Rule
@@ -163,8 +157,6 @@ def dga_note(rule: Rule, example: Any) -> str:
     name = example.get(rule.field) if isinstance(example, dict) else example
     if not isinstance(name, str):
         return ""
-    from netsentry.dga import default_scorer
-
     explanation = default_scorer().explain(name)
     if not explanation.target.label:
         return f" (not scored: {explanation.target.skipped})"

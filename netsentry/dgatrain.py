@@ -34,18 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from netsentry.dga import (
+from netsentry.dga import feature_list, feature_values, normalize_name, sigmoid, target_of
+from netsentry.dgamodel import (
     ALLOWLIST_FILE,
     FEATURES,
     MODEL_FILE,
     Allowlist,
     DgaModel,
-    feature_list,
-    feature_values,
     model_from_json,
-    normalize_name,
-    sigmoid,
-    target_of,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from netsentry.cli import app
-from netsentry.dga import FEATURES, default_scorer
+from netsentry.dga import default_scorer
+from netsentry.dgamodel import FEATURES
 
 CLEAN_ENV: dict[str, str | None] = {
     "FORCE_COLOR": None,

@@ -1,4 +1,4 @@
-"""The offline DGA scorer (netsentry.dga): what it scores, how, and how well.
+"""The offline DGA scorer (netsentry.dga) and its model files (netsentry.dgamodel).
 
 - What of a name is scored: the registrable label under the ICANN public suffix
   list; nothing for single labels, local/reverse names, IP literals, unknown TLDs,
@@ -21,19 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from netsentry.dga import (
+from netsentry.dga import DgaScorer, default_scorer, feature_values, target_of
+from netsentry.dgamodel import (
     ALLOWLIST_FILE,
     FEATURES,
     MODEL_FILE,
     Allowlist,
-    DgaScorer,
     ModelError,
-    default_scorer,
-    feature_values,
     load_allowlist,
     load_model,
     model_from_json,
-    target_of,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "netsentry" / "data"
