@@ -20,6 +20,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netsentry.dga import DgaScorer, default_scorer, feature_values, target_of
 from netsentry.dgamodel import (
@@ -197,6 +199,21 @@ def test_features_of_a_known_label(scorer: DgaScorer) -> None:
 def test_long_digit_runs_do_not_make_a_name_benign(scorer: DgaScorer) -> None:
     """digit_run is capped: a 23-digit label used to score 0 through one huge weight."""
     assert feature_values("1" * 23, "net", scorer.model)["digit_run"] == 6.0
+
+
+HOSTNAME_CHARS = st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(max_size=300), st.text(HOSTNAME_CHARS, max_size=80).map(lambda s: s + ".com"))
+)
+def test_any_text_scores_in_range_without_error(name: str) -> None:
+    """Names come from captures: whatever they hold, scoring neither fails nor disagrees."""
+    scorer = default_scorer()
+    score = scorer.score(name)
+    assert 0.0 <= score <= 1.0
+    assert scorer.explain(name).score == pytest.approx(score, abs=1e-12)
 
 
 # -- the cache -------------------------------------------------------------------------------
