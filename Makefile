@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := netsentry/data/demo.pcap
 
-.PHONY: venv demo test lint typecheck unit rules-test bench screenshots clean
+.PHONY: venv demo test lint typecheck unit rules-test bench screenshots bench-dga train-dga eval-dga clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -41,6 +41,18 @@ bench: $(STAMP)
 # The README's PNGs of the terminal and HTML reports (needs Debian's chromium).
 screenshots: $(STAMP)
 	$(BIN)/python docs/make_screenshots.py
+
+# DGA model: trained from ../shared/dga-samples (+ MISP lists in ../shared/intel-samples),
+# written to netsentry/data/ (deterministic: the same inputs give the same bytes).
+train-dga: $(STAMP)
+	$(BIN)/python -m netsentry.dgatrain train
+
+# Held-back and leave-family-out detection table (a few minutes).
+eval-dga: $(STAMP)
+	$(BIN)/python -m netsentry.dgatrain eval
+
+bench-dga: $(STAMP)
+	$(BIN)/python bench/dga_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,7 @@ from netsentry.aggregate import DEFAULT_WINDOW
 from netsentry.applayer import PROTOCOLS
 from netsentry.atomicfile import atomic_text
 from netsentry.capture import CaptureReader
+from netsentry.cli_dga import dga_app
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
 from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
@@ -411,6 +412,7 @@ def analyze(
 
 
 app.add_typer(rules_app, name="rules")
+app.add_typer(dga_app, name="dga")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from netsentry.cli_dga import dga_note
 from netsentry.detectors import Detection
 from netsentry.errors import ExitCode
 from netsentry.fields import FIELDS
@@ -24,6 +25,7 @@ from netsentry.rules import (
     CATEGORIES,
     RULE_KINDS,
     Condition,
+    DgaRule,
     IntelRule,
     MatchRule,
     Rule,
@@ -80,6 +82,8 @@ def _main_field(rule: Rule) -> str:
         return rule.field or (rule.where[0].field if rule.where else "")
     if isinstance(rule, IntelRule):
         return ", ".join(rule.fields)
+    if isinstance(rule, DgaRule):
+        return rule.field
     return ""
 
 
@@ -155,7 +159,7 @@ def explain(
     out.print(table)
     fields = (
         [_main_field(rule)]
-        if isinstance(rule, (MatchRule, ThresholdRule))
+        if isinstance(rule, (MatchRule, ThresholdRule, DgaRule))
         else list(getattr(rule, "fields", ()))
     )
     fields += [c.field for c in getattr(rule, "where", ())]
@@ -167,7 +171,7 @@ def explain(
         ("must not match", rule.examples.no_match),
     ):
         for item in items:
-            out.print(safe_text(f"example ({title}): {item}"))
+            out.print(safe_text(f"example ({title}): {item}{dga_note(rule, item)}"))
 
 
 def _show(value: object) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from netsentry.conditions import CidrSet, compile_condition, required_protocols
+from netsentry.dgadetector import DgaDetector
 from netsentry.fields import Ctx, FieldSpec, resolve
 from netsentry.findings import Finding
 from netsentry.intel import IntelSet, normalize_domain
@@ -30,7 +31,15 @@ from netsentry.matchers import (
 )
 from netsentry.model import Packet, ip_short
 from netsentry.ruleload import check_hyperscan
-from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
+from netsentry.rules import (
+    Allowlist,
+    DgaRule,
+    IntelRule,
+    MatchRule,
+    Rule,
+    RuleSet,
+    ThresholdRule,
+)
 
 _EMPTY: list[Finding] = []
 STREAM_OVERLAP = 512  # bytes of the previous chunk kept so stream matches can span chunks
@@ -48,6 +57,8 @@ def rule_record(rule: Rule) -> str:
             names.append(rule.distinct)
     elif isinstance(rule, IntelRule):
         names = [*rule.fields, *(c.field for c in rule.where)]
+    elif isinstance(rule, DgaRule):
+        names = [rule.field, *(c.field for c in rule.where)]
     for name in names:
         spec = resolve(name) if name else None
         if spec is not None and spec.record != "any":
@@ -656,6 +667,7 @@ DETECTORS: dict[str, type] = {
     "match": MatchDetector,
     "threshold": ThresholdDetector,
     "intel": IntelDetector,
+    "dga": DgaDetector,
 }
 """Rule kind -> detector class."""
 
@@ -685,12 +697,14 @@ class Detection:
             [r for r in active if isinstance(r, ThresholdRule)], engine
         )
         self.intel = IntelDetector([r for r in active if isinstance(r, IntelRule)], intel)
+        self.dga = DgaDetector([r for r in active if isinstance(r, DgaRule)])
         self.suppression = Suppression(ruleset.allowlist)
         self.records: set[str] = (
             set(self.match.groups)
             | set(self.match.plain)
             | set(self.threshold.by_record)
             | set(self.intel.by_record)
+            | set(self.dga.by_record)
         )
         if self.stream.groups:
             self.records.add("stream")
@@ -758,6 +772,7 @@ class Detection:
                 found = self.match.evaluate(record, ctx)
                 found += self.threshold.evaluate(record, ctx)
                 found += self.intel.evaluate(record, ctx)
+                found += self.dga.evaluate(record, ctx)
         except Exception as exc:  # contain a detector bug: count it, keep analyzing
             self.errors[f"{record}: {type(exc).__name__}: {exc}"] += 1
             return []

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from netsentry.dga import default_scorer
 from netsentry.model import PROTO_NAMES, Packet, ip_text
 from netsentry.protocols.base import AppEvent
 
@@ -150,6 +151,16 @@ def _items(key: str, sub: str) -> Getter:
         ]
 
     return get
+
+
+def _dga_score(ctx: Ctx) -> Any:
+    """The highest DGA score among the message's queried names (netsentry.dga)."""
+    if ctx.event is None:
+        return None
+    queries = ctx.event.record.get("queries")
+    if not queries:
+        return None
+    return default_scorer().max_score(q.get("rrname") for q in queries if isinstance(q, dict))
 
 
 def _http_headers(ctx: Ctx) -> Any:
@@ -447,6 +458,13 @@ _SPECS: list[FieldSpec] = [
     ),
     FieldSpec(
         "dns.txt_bytes", "dns", "int", "bytes of TXT data in the answers", _extra("txt_bytes")
+    ),
+    FieldSpec(
+        "dns.dga_score",
+        "dns",
+        "float",
+        "highest DGA score (0..1) of the queried names (`netsentry dga score` explains one)",
+        _dga_score,
     ),
     # -- TLS -------------------------------------------------------------------------
     FieldSpec("tls.sni", "tls", "str", "server name from the ClientHello", _rec("sni")),

@@ -25,6 +25,7 @@ from netsentry.intel import normalize_domain
 from netsentry.matchers import hyperscan_errors, pattern_error
 from netsentry.rules import (
     CATEGORIES,
+    DGA_FIELDS,
     OPERATORS,
     RULE_KINDS,
     SEVERITIES,
@@ -32,6 +33,7 @@ from netsentry.rules import (
     TRANSFORMS,
     Allowlist,
     Condition,
+    DgaRule,
     Examples,
     IntelRule,
     MatchRule,
@@ -460,11 +462,34 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
             )
         for name in rule.fields:
             need(name, "fields")
+    if isinstance(rule, DgaRule):
+        _check_dga(rule, item, errors, need)
     for cond in getattr(rule, "where", ()):
         need(cond.field, "where", cond.pos)
     if len(records) > 1:
         listed = ", ".join(f"{field} ({record})" for record, field in records.items())
         errors.add(item.pos, rule.id, f"fields come from different record types: {listed}")
+
+
+def _check_dga(rule: DgaRule, item: MarkedDict, errors: _Errors, need: Any) -> None:
+    """A dga rule scores one name field, at a threshold between 0 and 1."""
+    spec = resolve(rule.field)
+    if spec is None:
+        need(rule.field, "field")  # reports the unknown field with a suggestion
+    elif spec.name not in DGA_FIELDS:
+        errors.add(
+            position_of(item, "field", value=True),
+            rule.id,
+            f"a dga rule scores a name field: {', '.join(DGA_FIELDS)} (not '{rule.field}')",
+        )
+    else:
+        need(rule.field, "field")
+    if not 0.0 < rule.score <= 1.0:
+        errors.add(
+            position_of(item, "score", value=True),
+            rule.id,
+            "score must be a number above 0 and at most 1",
+        )
 
 
 def _conditions(raw: Any, pos: Position | None, rule_id: str | None, errors: _Errors) -> Any:

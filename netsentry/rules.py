@@ -112,7 +112,7 @@ class Rule:
     title: str = doc("one-line description, written as EVE alert.signature")
     category: str = doc("one of: " + ", ".join(CATEGORIES))
     severity: str = doc("one of: " + ", ".join(SEVERITIES))
-    kind: str = doc("match, threshold or intel", default="match")
+    kind: str = doc("match, threshold, intel or dga", default="match")
     rev: int = doc("revision, written as EVE alert.rev", default=1)
     description: str = doc("what the rule detects and why, for analysts", default="")
     references: tuple[str, ...] = doc("URLs or CVE ids", default=())
@@ -203,10 +203,36 @@ class IntelRule(Rule):
     where: tuple[Condition, ...] = doc("further tests on the record", default=())
 
 
+DGA_FIELDS: dict[str, str] = {
+    "dns.rrname": "queried names (the default)",
+    "http.hostname": "HTTP Host header",
+    "tls.sni": "TLS server name",
+}
+"""Name fields a ``dga`` rule can score."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DgaRule(Rule):
+    """Fires when a name scores as algorithmically generated (see netsentry.dga)."""
+
+    kind_name: ClassVar[str] = "dga"
+    field: str = doc(
+        "the name scored: " + ", ".join(f"{k} ({v})" for k, v in DGA_FIELDS.items()),
+        default="dns.rrname",
+    )
+    score: float = doc(
+        "fire at or above this DGA score, 0..1 (`netsentry dga score` shows a name's; the "
+        "shipped model scores 1% of held-back benign names above 0.71, 0.1% above 0.93)",
+        default=0.9,
+    )
+    where: tuple[Condition, ...] = doc("further tests on the record", default=())
+
+
 RULE_KINDS: dict[str, type[Rule]] = {
     "match": MatchRule,
     "threshold": ThresholdRule,
     "intel": IntelRule,
+    "dga": DgaRule,
 }
 """The ``kind:`` value of a rule -> its dataclass."""
 

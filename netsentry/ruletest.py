@@ -4,7 +4,8 @@ A match example is a value for the rule's field (a string) or a mapping of field
 -> value that also feeds the rule's ``where:`` conditions. For a threshold rule
 the examples say which single events count towards the threshold. For an intel
 rule they must be values of the kind its fields hold (an address, a domain, ...),
-since what is listed depends on the feeds loaded.
+since what is listed depends on the feeds loaded. A dga rule's examples are names
+(or mappings with its field), scored by the packaged model against its ``score``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 
 from netsentry.conditions import holds, value_test
 from netsentry.detectors import intel_kind
+from netsentry.dga import default_scorer
 from netsentry.fields import resolve
 from netsentry.intel import guess_kind
 from netsentry.matchers import PatternSet, apply_transforms, literal_pattern, to_bytes
-from netsentry.rules import IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
+from netsentry.rules import DgaRule, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def _pattern_set(pattern: str, nocase: bool, engine: str) -> PatternSet:
     return PatternSet([(0, pattern, nocase)], engine=engine)
 
 
-def _conditions_hold(rule: MatchRule | ThresholdRule | IntelRule, values: dict[str, Any]) -> bool:
+def _conditions_hold(
+    rule: MatchRule | ThresholdRule | IntelRule | DgaRule, values: dict[str, Any]
+) -> bool:
     return all(holds(c, value_test(c), values.get(c.field)) for c in rule.where)
 
 
@@ -99,6 +103,12 @@ def example_matches(rule: Rule, example: Any, engine: str = "auto") -> tuple[boo
         if values is not None and not _conditions_hold(rule, values):
             ok = False
         return ok, ""
+    if isinstance(rule, DgaRule):
+        name = example if values is None else values.get(rule.field)
+        if not isinstance(name, str):
+            return False, f"example lacks the rule's field '{rule.field}'"
+        ok = default_scorer().score(name) >= rule.score
+        return ok and (values is None or _conditions_hold(rule, values)), ""
     return False, f"kind '{rule.kind}' has no example runner"
 
 

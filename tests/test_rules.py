@@ -18,6 +18,7 @@ from netsentry.rules import (
     TRANSFORMS,
     Allowlist,
     Condition,
+    DgaRule,
     Examples,
     IntelRule,
     MatchRule,
@@ -31,7 +32,12 @@ COMMON = {"id": "x", "sid": 1, "title": "t", "category": "dos", "severity": "low
 
 
 def test_rule_kinds_registry() -> None:
-    assert {"match": MatchRule, "threshold": ThresholdRule, "intel": IntelRule} == RULE_KINDS
+    assert {
+        "match": MatchRule,
+        "threshold": ThresholdRule,
+        "intel": IntelRule,
+        "dga": DgaRule,
+    } == RULE_KINDS
     for name, cls in RULE_KINDS.items():
         assert cls.kind_name == name
         assert issubclass(cls, Rule)
