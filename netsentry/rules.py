@@ -33,6 +33,10 @@ CATEGORIES: dict[str, str] = {
     "dos": "Denial of Service",
     "port-scan": "Port Scan",
     "exploit": "Exploit Attempt",
+    # Suricata classtypes that fit none of the above (see netsentry.sig.translate.CLASSTYPES)
+    "reconnaissance": "Reconnaissance",
+    "policy-violation": "Policy Violation",
+    "suspicious": "Suspicious Activity",
 }
 """Category machine name -> human label (EVE ``alert.category``)."""
 
@@ -209,6 +213,12 @@ RULE_KINDS: dict[str, type[Rule]] = {
     "intel": IntelRule,
 }
 """The ``kind:`` value of a rule -> its dataclass."""
+
+# Imported Suricata signatures (kind: signature) live in their own module; it needs the
+# Rule base class above, hence the late import.
+from netsentry.sig.model import SignatureRule  # noqa: E402
+
+RULE_KINDS["signature"] = SignatureRule
 
 
 @dataclass
