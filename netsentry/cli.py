@@ -32,6 +32,7 @@ from netsentry import __version__
 from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
+from netsentry.cli_sig import VarOption, parse_vars, register, with_suricata_rules
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.eve import alert_event, alert_line
@@ -247,6 +248,15 @@ def analyze(
             help="Local indicator list (IPs, CIDRs, domains, URLs, hashes; repeatable).",
         ),
     ] = None,
+    suricata_rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--suricata-rules",
+            metavar="PATH",
+            help="Suricata/Snort .rules file or folder to run as well (repeatable).",
+        ),
+    ] = None,
+    variables: VarOption = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -279,7 +289,12 @@ def analyze(
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
         protocols = _decoder_list(decoders)
-        ruleset = _load_ruleset(no_rules, rule_files, sets)
+        ruleset = _load_ruleset(no_rules and not suricata_rules, rule_files, sets)
+        if no_rules and suricata_rules:
+            ruleset = None  # --no-rules drops the YAML rules; the Suricata ones still run
+        ruleset = with_suricata_rules(
+            ruleset, suricata_rules or [], parse_vars(variables), quiet
+        )
         intel = _load_intel(intel_files)
         try:
             result = run_analysis(
@@ -341,6 +356,7 @@ def analyze(
             raise typer.Exit(int(ExitCode.FINDINGS))
 
 
+register(rules_app)
 app.add_typer(rules_app, name="rules")
 
 

@@ -46,7 +46,7 @@ class ImportResult:
 
     def reasons(self) -> Counter[str]:
         """Skip reasons by keyword (``pcre``, ``byte_test``, ``syntax`` ...)."""
-        return Counter(s.reason if s.keyword == "pcre" else s.keyword for s in self.skipped)
+        return Counter(s.keyword for s in self.skipped)
 
     def ruleset(self) -> RuleSet:
         """The imported rules as a rule set."""

@@ -171,7 +171,7 @@ def pcre_to_re2(value: str) -> tuple[str, str, bool]:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise _Unsupported(
-            "pcre", f"pcre not runnable on a linear-time engine (RE2: {reason})"
+            "pcre-not-linear", f"pcre not runnable on a linear-time engine (RE2: {reason})"
         ) from None
     except Exception as exc:
         raise _Unsupported("pcre", f"pcre rejected: {exc}") from None
