@@ -49,10 +49,15 @@ def read_manifest(root: Path) -> list[Case]:
                     pcap=folder / row["pcaps"].split(",")[0],
                     rules=folder / row["rules_files"].split(",")[0],
                     family=row.get("family") or "other",
-                    expected={k: int(v) for k, v in json.loads(row["expected_per_sid"] or "{}").items()},
-                    total=int(row["expected_total_alerts"]) if row["expected_total_alerts"] else None,
+                    expected={
+                        k: int(v) for k, v in json.loads(row["expected_per_sid"] or "{}").items()
+                    },
+                    total=int(row["expected_total_alerts"])
+                    if row["expected_total_alerts"]
+                    else None,
                     minimum={
-                        k: int(v) for k, v in json.loads(row["expected_min_per_sid"] or "{}").items()
+                        k: int(v)
+                        for k, v in json.loads(row["expected_min_per_sid"] or "{}").items()
                     },
                     args=row.get("suricata_args") or "",
                     checks=json.loads(row.get("conditional_checks") or "[]"),

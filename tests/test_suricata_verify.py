@@ -50,7 +50,11 @@ def _evader_failures() -> set[str]:
     listed = Path(__file__).with_name("data") / "suricata_verify_evader_failures.txt"
     if not listed.is_file():
         return set()
-    return {s for s in (x.strip() for x in listed.read_text().splitlines()) if s and not s.startswith("#")}
+    return {
+        s
+        for s in (x.strip() for x in listed.read_text().splitlines())
+        if s and not s.startswith("#")
+    }
 
 
 EVADER_FAILURES = _evader_failures()

@@ -113,9 +113,10 @@ def match_buffer(items: Sequence[Compiled], data: bytes) -> bool:
     def hay(c: Compiled) -> bytes:
         if not c.item.nocase:
             return data
-        if lower[0] is None:
-            lower[0] = data.lower()
-        return lower[0]
+        folded = lower[0]
+        if folded is None:
+            folded = lower[0] = data.lower()
+        return folded
 
     size = len(data)
 

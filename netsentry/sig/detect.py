@@ -145,9 +145,7 @@ class _Sig:
         self.dst = AddressSpec(rule.destination)
         self.sport = PortSpec(rule.source_port)
         self.dport = PortSpec(rule.destination_port)
-        self.header_trivial = all(
-            s.trivial for s in (self.src, self.dst, self.sport, self.dport)
-        )
+        self.header_trivial = all(s.trivial for s in (self.src, self.dst, self.sport, self.dport))
         flow = set(rule.flow)
         self.direction = (
             0
@@ -292,9 +290,7 @@ class _Sig:
             key = _FLOWBIT + name
             if action == "set":
                 fired.add(key)
-            elif action == "unset":
-                fired.discard(key)
-            elif key in fired:
+            elif action == "unset" or key in fired:
                 fired.discard(key)
             else:
                 fired.add(key)
@@ -438,10 +434,7 @@ class SignatureDetector:
                 for hit in group.patterns.scan(value):
                     sig = group.sigs[hit]
                     candidates[sig.index] = sig
-        if record == "packet":
-            always = table.always_for(ctx.proto)
-        else:
-            always = table.always
+        always = table.always_for(ctx.proto) if record == "packet" else table.always
         if not candidates and not always:
             if record == "packet" and ctx.flow is not None and ctx.proto == 6:
                 established_before(ctx.flow)  # keep the packet-time state current
@@ -452,9 +445,7 @@ class SignatureDetector:
         found: list[Finding] = []
         direction = event.direction if event is not None else None
         flow = ctx.flow
-        established = (
-            established_before(flow) if record == "packet" and flow is not None else None
-        )
+        established = established_before(flow) if record == "packet" and flow is not None else None
         for sig in chosen:
             if direction is not None and sig.side is not None and direction != sig.side:
                 continue

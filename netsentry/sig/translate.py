@@ -138,7 +138,7 @@ def pcre_to_re2(value: str) -> tuple[str, str, bool]:
     else:
         raise RuleSyntaxError("pcre must be quoted")
     if not text.startswith("/"):
-        raise RuleSyntaxError("pcre must look like \"/pattern/flags\"")
+        raise RuleSyntaxError('pcre must look like "/pattern/flags"')
     end = text.rfind("/")
     if end <= 0:
         raise RuleSyntaxError("pcre has no closing '/'")
@@ -245,7 +245,7 @@ def check_threshold(value: str, keyword: str) -> dict[str, Any]:
         count, seconds = int(kv["count"]), int(kv["seconds"])
     except (KeyError, ValueError):
         raise RuleSyntaxError(f"{keyword}: needs integer count and seconds") from None
-    if count < 1 and keyword == "threshold" or count < 0 or seconds < 1:
+    if (count < 1 and keyword == "threshold") or count < 0 or seconds < 1:
         raise RuleSyntaxError(f"{keyword}: count and seconds out of range")
     return {"type": kind, "track": track, "count": count, "seconds": seconds}
 
@@ -293,7 +293,8 @@ class _Builder:
         # Modifiers apply to the latest content even after a bsize or an isdataat.
         for item in reversed(self.items):
             if item["kind"] == "content":
-                return item
+                found: dict[str, Any] = item
+                return found
             if item["kind"] == "pcre":
                 break
         raise RuleSyntaxError(f"'{keyword}' needs a preceding content")
@@ -308,7 +309,7 @@ class _Builder:
         self.items.append(item)
         return item
 
-    def option(self, keyword: str, value: str | None) -> None:  # noqa: C901 - one keyword each
+    def option(self, keyword: str, value: str | None) -> None:
         text = value or ""
         if keyword == "msg":
             self.values["title"] = unquote(text)
@@ -383,15 +384,15 @@ class _Builder:
             self.transforms.append(keyword)
         elif keyword == "isdataat":
             parts = [p.strip() for p in text.split(",")]
-            number = parts[0]
-            negated = number.startswith("!")
-            number = number.lstrip("!")
-            if not number.isdigit():
+            first = parts[0]
+            negated = first.startswith("!")
+            digits = first.lstrip("!")
+            if not digits.isdigit():
                 raise _Unsupported(keyword, "isdataat with a variable")
             extra = set(parts[1:])
             if not extra <= {"relative", "rawbytes"}:
                 raise RuleSyntaxError(f"bad isdataat {text!r}")
-            self.add("isdataat", value=number, negated=negated, relative="relative" in extra)
+            self.add("isdataat", value=digits, negated=negated, relative="relative" in extra)
         elif keyword == "bsize":
             numeric_test(text)
             self.add("bsize", value=text.strip())
@@ -478,16 +479,14 @@ def _translate(raw: RawRule, table: dict[str, str], base_dir: str) -> SignatureR
         raise _Unsupported(f"proto:{raw.proto}", f"header protocol '{raw.proto}'")
     if raw.direction == "<-":
         raise RuleSyntaxError("'<-' is not a valid direction")
-    header = {
-        "source": expand_vars(raw.src, table),
-        "source_port": expand_vars(raw.src_ports, table),
-        "destination": expand_vars(raw.dst, table),
-        "destination_port": expand_vars(raw.dst_ports, table),
-    }
-    AddressSpec(header["source"])
-    AddressSpec(header["destination"])
-    PortSpec(header["source_port"])
-    PortSpec(header["destination_port"])
+    source = expand_vars(raw.src, table)
+    source_port = expand_vars(raw.src_ports, table)
+    destination = expand_vars(raw.dst, table)
+    destination_port = expand_vars(raw.dst_ports, table)
+    AddressSpec(source)
+    AddressSpec(destination)
+    PortSpec(source_port)
+    PortSpec(destination_port)
     builder = _Builder(raw, base_dir)
     for opt in raw.options:
         builder.option(opt.keyword, opt.value)
@@ -529,7 +528,10 @@ def _translate(raw: RawRule, table: dict[str, str], base_dir: str) -> SignatureR
         classtype=classtype,
         metadata=tuple(builder.metadata),
         source_rule=raw.where,
-        **header,
+        source=source,
+        source_port=source_port,
+        destination=destination,
+        destination_port=destination_port,
     )
 
 
@@ -551,6 +553,9 @@ def _check_items(items: tuple[SigItem, ...], proto: str) -> None:
     if app is not None and proto in ("udp", "icmp") and app != "dns":
         raise RuleSyntaxError(f"'{proto}' rule inspects {app} buffers")
     for item in items:
-        if item.kind == "content" and item.startswith and item.endswith is False:
-            if item.offset or item.distance is not None or item.within is not None:
-                raise RuleSyntaxError("startswith cannot be combined with offset/distance/within")
+        if (
+            item.kind == "content"
+            and item.startswith
+            and (item.offset or item.distance is not None or item.within is not None)
+        ):
+            raise RuleSyntaxError("startswith cannot be combined with offset/distance/within")
