@@ -93,3 +93,61 @@ def run_case(case: Case) -> tuple[Counter[str], list[str]]:
     if result.detector_errors:
         problems.append(f"detector errors: {result.detector_errors}")
     return counts, problems
+
+
+def _expected_from_checks(checks: list[Any]) -> tuple[dict[str, int], int | None]:
+    """Exact alert counts per sid (and in total) from a test.yaml's ``checks``.
+
+    Only filters on ``event_type: alert`` and ``alert.signature_id`` are used; the ones
+    that also test other EVE fields are logging checks and left out.
+    """
+    per_sid: dict[str, int] = {}
+    total: int | None = None
+    for check in checks:
+        filt = check.get("filter") if isinstance(check, dict) else None
+        if not isinstance(filt, dict) or "count" not in filt:
+            continue
+        match = filt.get("match") or {}
+        keys = set(match)
+        if "alert.signature_id" in keys and keys <= {"event_type", "alert.signature_id"}:
+            if match.get("event_type", "alert") == "alert":
+                per_sid[str(match["alert.signature_id"])] = int(filt["count"])
+        elif keys == {"event_type"} and match["event_type"] == "alert":
+            total = int(filt["count"])
+    return per_sid, total
+
+
+def corpus_cases(corpus: Path) -> list[Case]:
+    """suricata-verify cases kept in the shared corpus (expected/<cat>/sv__*) with rules."""
+    import yaml
+
+    cases = []
+    for test_yaml in sorted((corpus / "expected").glob("*/sv__*/test.yaml")):
+        folder = test_yaml.parent
+        rules = sorted(folder.glob("*.rules"))
+        pcaps = sorted((corpus / folder.parent.name).glob(folder.name + ".pcap*"))
+        if not rules or not pcaps:
+            continue
+        doc = yaml.safe_load(test_yaml.read_text(encoding="utf-8")) or {}
+        per_sid, total = _expected_from_checks(doc.get("checks") or [])
+        if not per_sid and total is None:
+            continue
+        args = " ".join(str(a) for a in doc.get("args") or []) + " " + str(doc.get("command", ""))
+        if "reputation-categories-file" in args and "reputation-files" not in args:
+            lists = ",".join(p.name for p in folder.glob("*.list"))
+            args += f" --set reputation-files={lists}"
+        args = re.sub(r"\$\{TEST_DIR\}/", "", args)
+        cases.append(
+            Case(
+                name=folder.name,
+                folder=folder,
+                pcap=pcaps[0],
+                rules=rules[0],
+                family="corpus",
+                expected=per_sid,
+                total=total,
+                minimum={},
+                args=args,
+            )
+        )
+    return cases

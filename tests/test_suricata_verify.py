@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.svharness import Case, read_manifest, run_case
+from netsentry.sig.importer import load_rules_paths
+from tests.svharness import Case, corpus_cases, read_manifest, run_case
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "suricata-verify"
 ROOT = Path(os.environ.get("NETSENTRY_SURICATA_VERIFY") or DEFAULT_ROOT)
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(os.environ.get("NETSENTRY_CORPUS") or DEFAULT_CORPUS)
 
 KNOWN_FAILURES: dict[str, str] = {
     "bug-6207-2": "file.data on SMTP: netsentry does not decode MIME attachments of mails",
@@ -86,3 +89,23 @@ def test_pass_counts(capsys: pytest.CaptureFixture[str]) -> None:
             )
     expected_fail_other = len([c for c in CASES if c.name in KNOWN_FAILURES])
     assert tally[("other", False)] == expected_fail_other
+
+
+def _corpus_cases() -> list[Case]:
+    if not (CORPUS / "expected").is_dir():
+        return []
+    return corpus_cases(CORPUS)
+
+
+CORPUS_CASES = _corpus_cases()
+
+
+@pytest.mark.skipif(not CORPUS_CASES, reason=f"no suricata-verify cases under {CORPUS}/expected")
+@pytest.mark.parametrize("case", CORPUS_CASES, ids=[c.name for c in CORPUS_CASES])
+def test_corpus_case(case: Case) -> None:
+    """The suricata-verify cases of ../shared/corpus/expected whose rules all fit the subset."""
+    skipped = load_rules_paths([case.rules]).skipped
+    if skipped:
+        pytest.skip(f"rules outside the supported subset: {'; '.join(map(str, skipped[:3]))}")
+    counts, problems = run_case(case)
+    assert not problems, f"{case.name}: {problems}; counts {dict(counts)}"

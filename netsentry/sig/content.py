@@ -20,6 +20,7 @@ from typing import Any
 from netsentry.matchers import compile_single
 from netsentry.sig.model import SigItem
 from netsentry.sig.parse import RuleSyntaxError
+from netsentry.sig.reputation import dataset_mode, in_dataset
 
 MAX_STEPS = 3000  # content searches per buffer and rule (Suricata's inspection recursion limit)
 
@@ -53,7 +54,16 @@ def numeric_test(spec: str) -> Callable[[int], bool]:
 class Compiled:
     """One SigItem prepared for matching."""
 
-    __slots__ = ("end_only", "item", "pattern", "regex", "relative", "size_test", "values")
+    __slots__ = (
+        "end_only",
+        "item",
+        "mode",
+        "pattern",
+        "regex",
+        "relative",
+        "size_test",
+        "values",
+    )
 
     def __init__(self, item: SigItem, datasets: Any = None) -> None:
         self.item = item
@@ -61,6 +71,7 @@ class Compiled:
         self.regex: Any = None
         self.size_test: Callable[[int], bool] | None = None
         self.values: frozenset[bytes] | None = None
+        self.mode = "exact"
         self.relative = item.is_relative
         self.end_only = item.endswith
         if item.kind == "pcre":
@@ -72,6 +83,7 @@ class Compiled:
             int(item.value)  # validated
         elif item.kind == "dataset":
             self.values = datasets(item.value) if datasets is not None else frozenset()
+            self.mode = dataset_mode(item.value)
 
 
 def compile_items(items: Sequence[SigItem], datasets: Any = None) -> list[Compiled]:
@@ -163,7 +175,7 @@ def match_buffer(items: Sequence[Compiled], data: bytes) -> bool:
             assert c.size_test is not None
             return c.size_test(size) and walk(i + 1, prev_end)
         if kind == "dataset":
-            inside = c.values is not None and data in c.values
+            inside = c.values is not None and in_dataset(data, c.values, c.mode)
             if inside == item.negated:
                 return False
             return walk(i + 1, prev_end)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,20 +142,58 @@ def iprep_test(spec: str, table: Reputation | None) -> Callable[[bytes, bytes], 
 
 
 def load_dataset(spec: str) -> frozenset[bytes]:
-    """The values of a ``type string`` dataset file (one base64 value per line, as Suricata
-    writes them; lines that are not base64 are taken as they are)."""
-    _name, _, path = spec.partition(",")
+    """The values of a ``type string`` dataset file.
+
+    ``spec`` is ``name,path[,mode[,format]]``. CSV files hold one base64 value per line,
+    as Suricata writes them (lines that are not base64 are taken as they are); ndjson
+    files hold one JSON object per line, the value under the format's key
+    (``ndjson:domain``). The file is read as a whole: datasets are lists, not captures.
+    """
+    parts = spec.split(",")
+    path = parts[1] if len(parts) > 1 else ""
+    fmt = parts[3] if len(parts) > 3 else "csv"
     values: set[bytes] = set()
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise RuleSyntaxError(f"dataset file {path}: {exc.strerror or exc}") from None
+    key = fmt.partition(":")[2] if fmt.startswith("ndjson") else ""
     for line in text.splitlines():
         line = line.strip()
         if not line:
+            continue
+        if key:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            value = item.get(key) if isinstance(item, dict) else None
+            if isinstance(value, str):
+                values.add(value.encode("utf-8", "surrogateescape"))
             continue
         try:
             values.add(base64.b64decode(line, validate=True))
         except (binascii.Error, ValueError):
             values.add(line)
     return frozenset(values)
+
+
+def dataset_mode(spec: str) -> str:
+    """``exact`` or ``subdomain`` (a value matches when it or a parent domain is listed)."""
+    parts = spec.split(",")
+    return parts[2] if len(parts) > 2 else "exact"
+
+
+def in_dataset(data: bytes, values: frozenset[bytes], mode: str) -> bool:
+    """Membership of a buffer in a dataset; ``subdomain`` also tries every parent domain
+    (with dotprefix, '.a.evil.com' is in a set holding '.evil.com')."""
+    if data in values:
+        return True
+    if mode != "subdomain":
+        return False
+    pos = data.find(b".", 1)
+    while pos >= 0:
+        if data[pos:] in values or data[pos + 1 :] in values:
+            return True
+        pos = data.find(b".", pos + 1)
+    return False

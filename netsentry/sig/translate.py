@@ -443,7 +443,16 @@ class _Builder:
         options: dict[str, str] = {}
         for part in parts[2:]:
             key, _, val = part.partition(" ")
+            if key not in ("type", "load", "memcap", "hashsize", "match", "format") and key not in (
+                "value_key",
+                "context_key",
+            ):
+                raise _Unsupported("dataset", f"dataset option '{key}'")
             options[key] = val.strip()
+        if options.get("match", "subdomain") != "subdomain":
+            raise _Unsupported("dataset", f"dataset match '{options['match']}'")
+        if options.get("format", "csv") not in ("csv", "ndjson"):
+            raise _Unsupported("dataset", f"dataset format '{options['format']}'")
         if options.get("type", "string") != "string":
             raise _Unsupported("dataset", f"dataset type '{options.get('type')}'")
         if "load" not in options:
@@ -453,7 +462,18 @@ class _Builder:
         path = options["load"]
         if not os.path.isabs(path):
             path = os.path.join(self.base_dir, path)
-        self.add("dataset", value=f"{parts[1]},{path}", negated=parts[0] == "isnotset")
+        # value: name, file, how entries match (exact/subdomain), file format[:value key]
+        mode = "subdomain" if options.get("match") == "subdomain" else "exact"
+        fmt = options.get("format", "csv")
+        if fmt == "ndjson":
+            if "value_key" not in options:
+                raise RuleSyntaxError("dataset format ndjson needs value_key")
+            fmt = f"ndjson:{options['value_key']}"
+        self.add(
+            "dataset",
+            value=f"{parts[1]},{path},{mode},{fmt}",
+            negated=parts[0] == "isnotset",
+        )
 
 
 def translate(
