@@ -12,6 +12,7 @@ request or status line plus the headers).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,12 +97,86 @@ def _listed(ctx: Ctx, side: int) -> list[dict[str, str]] | None:
     return headers if isinstance(headers, list) else None
 
 
+def _header_lines(headers: list[dict[str, str]], side: int) -> str:
+    # Suricata leaves the cookies out of http.header: they have http.cookie.
+    skip = "cookie" if side == 0 else "set-cookie"
+    return "".join(
+        f"{h.get('name', '')}: {h.get('value', '')}\r\n"
+        for h in headers
+        if str(h.get("name", "")).lower() != skip
+    )
+
+
 def _header(ctx: Ctx, side: int) -> list[bytes] | None:
     headers = _listed(ctx, side)
     if not headers:
         return None
-    text = "".join(f"{h.get('name', '')}: {h.get('value', '')}\r\n" for h in headers)
-    return _one(text)
+    return _one(_header_lines(headers, side))
+
+
+def _cookie(ctx: Ctx, side: int) -> list[bytes] | None:
+    # Requests: Cookie; responses: Set-Cookie (Suricata's http.cookie covers both).
+    return _named("cookie" if side == 0 else "set-cookie")(ctx, side)
+
+
+_PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+
+def _decode_path(path: bytes) -> bytes:
+    """Percent-decode a path, leaving encoded separators (%2F, %5C) as they are."""
+
+    def one(found: re.Match[bytes]) -> bytes:
+        value = int(found.group(1), 16)
+        return found.group(0) if value in (0x2F, 0x5C) else bytes((value,))
+
+    return _PCT.sub(one, path) if b"%" in path else path
+
+
+def _remove_dot_segments(path: bytes) -> bytes:
+    """RFC 3986 section 5.2.4, as libhtp normalizes request paths."""
+    if b"." not in path:
+        return path
+    out: list[bytes] = []
+    segments = path.split(b"/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == b".":
+            if last:
+                out.append(b"")
+            continue
+        if segment == b"..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append(b"")
+            continue
+        out.append(segment)
+    result = b"/".join(out)
+    if path.startswith(b"/") and not result.startswith(b"/"):
+        result = b"/" + result
+    return result
+
+
+def normalized_uri(url: bytes) -> bytes:
+    """Suricata's http.uri of a request target: the path percent-decoded (separators kept
+    encoded) and without dot segments, then the query string as sent. An absolute-form
+    target (``http://host/p``) contributes only its path and query."""
+    if b"://" in url[:16] and not url.startswith(b"/"):
+        rest = url.split(b"://", 1)[1]
+        slash = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=-1)
+        url = rest[slash:] if slash >= 0 else b"/"
+        if url.startswith(b"?"):
+            url = b"/" + url
+    path, question, query = url.partition(b"?")
+    return _remove_dot_segments(_decode_path(path)) + question + query
+
+
+def _uri(ctx: Ctx, side: int) -> list[bytes] | None:
+    event = ctx.event
+    if event is None:
+        return None
+    url = _b(event.record.get("url"))
+    return [normalized_uri(url)] if url else None
 
 
 def _header_names(ctx: Ctx, side: int) -> list[bytes] | None:
@@ -130,7 +205,7 @@ def _start(ctx: Ctx, side: int) -> list[bytes] | None:
     if first is None:
         return None
     text = "".join(f"{h.get('name', '')}: {h.get('value', '')}\r\n" for h in headers)
-    return [first[0] + b"\r\n" + _b(text + "\r\n")]  # type: ignore[operator]
+    return [first[0] + b"\r\n" + text.encode("utf-8", "surrogateescape") + b"\r\n"]
 
 
 def _stat_msg(ctx: Ctx, side: int) -> list[bytes] | None:
@@ -177,14 +252,14 @@ def _ja3(ctx: Ctx, side: int) -> list[bytes] | None:
 
 _BUFFERS: list[Buffer] = [
     Buffer("payload", "packet", None, _payload),
-    Buffer("http.uri", "http", 0, _extra("uri_normalized")),
+    Buffer("http.uri", "http", 0, _uri),
     Buffer("http.uri.raw", "http", 0, _rec("url")),
     Buffer("http.method", "http", 0, _rec("http_method")),
     Buffer("http.protocol", "http", None, _rec("protocol")),
     Buffer("http.host", "http", 0, _rec("hostname")),
     Buffer("http.host.raw", "http", 0, _named("host")),
     Buffer("http.user_agent", "http", 0, _named("user-agent")),
-    Buffer("http.cookie", "http", 0, _named("cookie")),
+    Buffer("http.cookie", "http", None, _cookie),
     Buffer("http.referer", "http", 0, _named("referer")),
     Buffer("http.accept", "http", 0, _named("accept")),
     Buffer("http.accept_enc", "http", 0, _named("accept-encoding")),
