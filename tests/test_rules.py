@@ -25,13 +25,19 @@ from netsentry.rules import (
     RuleSet,
     ThresholdRule,
 )
+from netsentry.sig.model import SignatureRule
 from netsentry.yamlfile import Position
 
 COMMON = {"id": "x", "sid": 1, "title": "t", "category": "dos", "severity": "low"}
 
 
 def test_rule_kinds_registry() -> None:
-    assert {"match": MatchRule, "threshold": ThresholdRule, "intel": IntelRule} == RULE_KINDS
+    assert {
+        "match": MatchRule,
+        "threshold": ThresholdRule,
+        "intel": IntelRule,
+        "signature": SignatureRule,
+    } == RULE_KINDS
     for name, cls in RULE_KINDS.items():
         assert cls.kind_name == name
         assert issubclass(cls, Rule)

@@ -23,7 +23,7 @@ from netsentry.model import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG
 from netsentry.sig.buffers import BUFFERS, Buffer, read_buffer
 from netsentry.sig.content import Compiled, compile_items, match_buffer, numeric_test
 from netsentry.sig.model import SigItem, SignatureRule
-from netsentry.sig.netspec import AddressSpec, PortSpec
+from netsentry.sig.netspec import address_spec, port_spec
 from netsentry.sig.reputation import Reputation, iprep_test, load_dataset
 from netsentry.sig.translate import parse_kv
 
@@ -141,10 +141,10 @@ class _Sig:
         self.rule = rule
         self.index = index
         self.protos = _IP_PROTOS[rule.protocol]
-        self.src = AddressSpec(rule.source)
-        self.dst = AddressSpec(rule.destination)
-        self.sport = PortSpec(rule.source_port)
-        self.dport = PortSpec(rule.destination_port)
+        self.src = address_spec(rule.source)
+        self.dst = address_spec(rule.destination)
+        self.sport = port_spec(rule.source_port)
+        self.dport = port_spec(rule.destination_port)
         self.header_trivial = all(s.trivial for s in (self.src, self.dst, self.sport, self.dport))
         flow = set(rule.flow)
         self.direction = (
@@ -218,48 +218,56 @@ class _Sig:
         if self.header_trivial:
             return True
         if (
-            self.src.matches(ctx.src)
-            and self.dst.matches(ctx.dst)
+            self.dport.matches(ctx.dport)
             and self.sport.matches(ctx.sport)
-            and self.dport.matches(ctx.dport)
+            and self.dst.matches(ctx.dst)
+            and self.src.matches(ctx.src)
         ):
             return True
         return self.rule.bidirectional and (
-            self.src.matches(ctx.dst)
-            and self.dst.matches(ctx.src)
+            self.dport.matches(ctx.sport)
             and self.sport.matches(ctx.dport)
-            and self.dport.matches(ctx.sport)
+            and self.dst.matches(ctx.src)
+            and self.src.matches(ctx.dst)
+        )
+
+    def packet_tests(self, pkt: Packet) -> bool:
+        """The tests that depend only on a packet's protocol, flags, ICMP type/code and size."""
+        if self.protos is not None and pkt.proto not in self.protos:
+            return False
+        if self.flags is not None and (pkt.proto != 6 or not self.flags(pkt.tcp_flags)):
+            return False
+        if self.dsize is not None and not self.dsize(len(pkt.payload)):
+            return False
+        if self.itype is not None and (pkt.icmp_type < 0 or not self.itype(pkt.icmp_type)):
+            return False
+        return not (
+            self.icode is not None and (pkt.icmp_code < 0 or not self.icode(pkt.icmp_code))
         )
 
     def check(self, ctx: Ctx, established: bool | None = None) -> bool:
         """Everything but the threshold: header, flow, packet tests, flowbits, buffers.
 
-        ``established``: the packet-time flow state (packet records only)."""
+        ``established``: the packet-time flow state (packet records only). Cheap integer
+        tests come first: most packets fail a rule on its protocol, flags or size."""
         flow = ctx.flow
         if self.direction is not None and ctx.direction != self.direction:
             return False
+        pkt = ctx.pkt
+        if self.record == "packet":
+            assert pkt is not None
+            if not self.packet_tests(pkt):
+                return False
+            if self.app_proto is not None and (flow is None or flow.app_proto != self.app_proto):
+                return False
         if not self.header(ctx):
             return False
-        pkt = ctx.pkt
         if self.established is not None and flow is not None:
             state = established if established is not None else _established(flow)
             if state != self.established:
                 return False
-        if self.record == "packet":
-            assert pkt is not None
-            if self.ip_only and flow is not None and not _first_of_direction(flow, pkt, ctx):
-                return False
-            if self.protos is not None and pkt.proto not in self.protos:
-                return False
-            if self.app_proto is not None and (flow is None or flow.app_proto != self.app_proto):
-                return False
-            if self.dsize is not None and not self.dsize(len(pkt.payload)):
-                return False
-            if self.itype is not None and (pkt.icmp_type < 0 or not self.itype(pkt.icmp_type)):
-                return False
-            if self.icode is not None and (pkt.icmp_code < 0 or not self.icode(pkt.icmp_code)):
-                return False
-            if self.flags is not None and (pkt.proto != 6 or not self.flags(pkt.tcp_flags)):
+        if self.ip_only and pkt is not None and flow is not None:
+            if not _first_of_direction(flow, pkt, ctx):
                 return False
         for test in self.iprep:
             if not test(ctx.src, ctx.dst):
@@ -365,13 +373,31 @@ class _Record:
     def __init__(self) -> None:
         self.groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
         self.always: list[_Sig] = []
-        self.always_by_proto: dict[int, list[_Sig]] = {}
 
-    def always_for(self, proto: int) -> list[_Sig]:
-        found = self.always_by_proto.get(proto)
+        self.by_signature: dict[tuple[int, ...], list[_Sig]] = {}
+
+    def always_for(self, pkt: Packet, direction: int) -> list[_Sig]:
+        """The rules without a fast pattern that pass a packet's cheap tests, cached per
+        packet signature (protocol, flags, ICMP type/code, size, direction): a few
+        thousand signatures cover millions of packets."""
+        key = (
+            pkt.proto,
+            pkt.tcp_flags & 0xFF,
+            pkt.icmp_type,
+            pkt.icmp_code,
+            len(pkt.payload),
+            direction,
+        )
+        found = self.by_signature.get(key)
         if found is None:
-            found = [s for s in self.always if s.protos is None or proto in s.protos]
-            self.always_by_proto[proto] = found
+            found = [
+                s
+                for s in self.always
+                if (s.direction is None or s.direction == direction) and s.packet_tests(pkt)
+            ]
+            if len(self.by_signature) >= 8192:
+                self.by_signature.clear()
+            self.by_signature[key] = found
         return found
 
 
@@ -434,7 +460,11 @@ class SignatureDetector:
                 for hit in group.patterns.scan(value):
                     sig = group.sigs[hit]
                     candidates[sig.index] = sig
-        always = table.always_for(ctx.proto) if record == "packet" else table.always
+        pkt = ctx.pkt
+        if record == "packet" and pkt is not None:
+            always = table.always_for(pkt, ctx.direction)
+        else:
+            always = table.always
         if not candidates and not always:
             if record == "packet" and ctx.flow is not None and ctx.proto == 6:
                 established_before(ctx.flow)  # keep the packet-time state current

@@ -8,9 +8,12 @@ none of the excluded ones", which is how Suricata reads negations inside lists:
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from netsentry.conditions import CidrSet
 from netsentry.sig.parse import RuleSyntaxError
+
+MEMO_MAX = 65536  # remembered verdicts per expression (a flood of spoofed sources is cut)
 
 
 def _split_list(text: str) -> list[str]:
@@ -77,14 +80,21 @@ class AddressSpec:
         self.include = CidrSet(pos)
         self.exclude = CidrSet(neg)
         self.trivial = self.any and not neg
+        self._memo: dict[bytes, bool] = {}
 
     def matches(self, packed: bytes) -> bool:
-        """True when the address satisfies the expression."""
+        """True when the address satisfies the expression (memoized: addresses repeat)."""
         if self.trivial:
             return True
-        if not self.any and not self.include.contains_packed(packed):
-            return False
-        return not (self.exclude and self.exclude.contains_packed(packed))
+        known = self._memo.get(packed)
+        if known is None:
+            known = (self.any or self.include.contains_packed(packed)) and not (
+                self.exclude and self.exclude.contains_packed(packed)
+            )
+            if len(self._memo) >= MEMO_MAX:
+                self._memo.clear()
+            self._memo[packed] = known
+        return known
 
 
 def _port_range(term: str) -> tuple[int, int]:
@@ -127,3 +137,16 @@ class PortSpec:
             if len(self._memo) < 65536:
                 self._memo[port] = known
         return known
+
+
+@lru_cache(maxsize=4096)
+def address_spec(text: str) -> AddressSpec:
+    """A compiled address expression, shared by every rule that spells it the same way
+    (thousands of imported rules say $HOME_NET / $EXTERNAL_NET)."""
+    return AddressSpec(text)
+
+
+@lru_cache(maxsize=4096)
+def port_spec(text: str) -> PortSpec:
+    """A compiled port expression, shared like :func:`address_spec`."""
+    return PortSpec(text)

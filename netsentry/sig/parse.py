@@ -112,24 +112,17 @@ def logical_lines(text: str, path: str) -> Iterator[tuple[str, str, bool]]:
         yield f"{path}:{start}", "".join(pending).strip(), False
 
 
+_OPTION_END = re.compile(r"(?<!\\);")
+
+
 def split_options(body: str) -> list[Option]:
     """``msg:"x"; content:"a\\;b"; nocase;`` -> options, split as Suricata does."""
     options: list[Option] = []
-    i, n = 0, len(body)
-    while i < n:
-        while i < n and body[i] in " \t":
-            i += 1
-        if i >= n:
-            break
-        j = i
-        while j < n:
-            if body[j] == ";" and (j == 0 or body[j - 1] != "\\"):
-                break
-            j += 1
-        if j >= n:
-            raise RuleSyntaxError(f"option '{body[i:].strip()[:40]}' is not ended by ';'")
-        part = body[i:j].strip()
-        i = j + 1
+    parts = _OPTION_END.split(body)
+    if parts[-1].strip():
+        raise RuleSyntaxError(f"option '{parts[-1].strip()[:40]}' is not ended by ';'")
+    for raw in parts[:-1]:
+        part = raw.strip()
         if not part:
             continue
         keyword, sep, value = part.partition(":")

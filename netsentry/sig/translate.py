@@ -19,7 +19,7 @@ from netsentry.matchers import compile_single
 from netsentry.sig.buffers import BUFFERS, LEGACY_MODIFIERS, STICKY_ALIASES, TRANSFORMS
 from netsentry.sig.content import numeric_test
 from netsentry.sig.model import SigItem, SignatureRule
-from netsentry.sig.netspec import AddressSpec, PortSpec
+from netsentry.sig.netspec import address_spec, port_spec
 from netsentry.sig.parse import (
     DEFAULT_VARS,
     RawRule,
@@ -503,10 +503,10 @@ def _translate(raw: RawRule, table: dict[str, str], base_dir: str) -> SignatureR
     source_port = expand_vars(raw.src_ports, table)
     destination = expand_vars(raw.dst, table)
     destination_port = expand_vars(raw.dst_ports, table)
-    AddressSpec(source)
-    AddressSpec(destination)
-    PortSpec(source_port)
-    PortSpec(destination_port)
+    address_spec(source)
+    address_spec(destination)
+    port_spec(source_port)
+    port_spec(destination_port)
     builder = _Builder(raw, base_dir)
     for opt in raw.options:
         builder.option(opt.keyword, opt.value)
