@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from netsentry.engine import analyze
+from netsentry.eve import alert_event
 from netsentry.intel import IntelSet
 from netsentry.sig.importer import load_rules_paths
 from netsentry.sig.reputation import load_reputation
@@ -34,6 +35,22 @@ class Case:
     minimum: dict[str, int]
     args: str
     checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+CHECKABLE = frozenset(
+    ("src_ip", "dest_ip", "src_port", "dest_port", "proto", "pcap_cnt", "app_proto")
+)
+"""EVE fields of a conditional check netsentry's alerts carry (alert.* are checked too)."""
+
+
+def _flat(event: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def read_manifest(root: Path) -> list[Case]:
@@ -87,8 +104,19 @@ def run_case(case: Case) -> tuple[Counter[str], list[str]]:
             problems.append(f"sid {sid}: {counts[sid]} alerts, expected {want}")
     if case.total is not None and sum(counts.values()) != case.total:
         problems.append(f"{sum(counts.values())} alerts in all, expected {case.total}")
+    events = [_flat(alert_event(f)) for f in result.findings]
+    exact_sids: set[str] = set()
+    for check in case.checks:
+        where = check.get("where") or {}
+        if not all(k in CHECKABLE or k.startswith("alert.") for k in where):
+            continue  # a logging field netsentry's alerts do not carry: min bound instead
+        got = sum(1 for e in events if all(e.get(k) == v for k, v in where.items()))
+        if "alert.signature_id" in where:
+            exact_sids.add(str(where["alert.signature_id"]))
+        if got != check["count"]:
+            problems.append(f"{got} alerts where {where}, expected {check['count']}")
     for sid, low in case.minimum.items():
-        if sid not in case.expected and counts[sid] < low:
+        if sid not in case.expected and sid not in exact_sids and counts[sid] < low:
             problems.append(f"sid {sid}: {counts[sid]} alerts, expected at least {low}")
     if result.detector_errors:
         problems.append(f"detector errors: {result.detector_errors}")

@@ -167,3 +167,26 @@ def test_prefilter_only_checks_candidates(tmp_path: Path) -> None:
     detector = SignatureDetector(rules)
     table = detector.records["packet"]
     assert not table.always and sum(len(g.sigs) for g in table.groups.values()) == 2000
+
+
+@pytest.mark.parametrize(
+    ("kind", "count", "alerts"),
+    [("limit", 3, 3), ("threshold", 3, 2), ("threshold", 1, 8), ("both", 3, 1), ("both", 9, 0)],
+)
+def test_threshold_types(tmp_path: Path, kind: str, count: int, alerts: int) -> None:
+    rules = load_rules_text(
+        f"alert icmp any any -> any any (itype:8; threshold:type {kind}, track by_dst, "
+        f"count {count}, seconds 60; sid:1;)"
+    )
+    result = analyze([_ping_capture(tmp_path / "p.pcap", 8)], rules=rules.ruleset())
+    assert len(result.findings) == alerts
+
+
+def test_threshold_window_reopens_after_seconds(tmp_path: Path) -> None:
+    # pings one second apart; a 3-second limit window lets 1 through per window: t=0,3,6
+    rules = load_rules_text(
+        "alert icmp any any -> any any (itype:8; threshold:type limit, track by_src, "
+        "count 1, seconds 3; sid:1;)"
+    )
+    result = analyze([_ping_capture(tmp_path / "p.pcap", 8)], rules=rules.ruleset())
+    assert [f.ts // 1_000_000_000 - 1000 for f in result.findings] == [0, 3, 6]

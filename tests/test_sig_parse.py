@@ -106,7 +106,8 @@ def test_sticky_buffers_modifiers_and_classtype() -> None:
         "classtype:trojan-activity; reference:url,x.org; sid:7; rev:3;)"
     )
     assert rule.title == "T" and rule.sid == 7 and rule.rev == 3
-    assert (rule.category, rule.severity) == ("c2", "high")
+    assert (rule.category, rule.severity) == ("c2", "critical")
+    assert rule.eve_category == "A Network Trojan was detected"
     assert rule.flow == ("established", "to_server")
     uri1, uri2, host = rule.detect
     assert (uri1.buffer, uri1.content, uri1.startswith) == ("http.uri", b"/a", True)

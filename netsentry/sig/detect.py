@@ -92,24 +92,32 @@ class _Threshold:
             return ctx.src
         if self.track == "by_dst":
             return ctx.dst
-        if self.track == "by_both":
-            return (ctx.src, ctx.dst)
+        if self.track == "by_both":  # an address pair, whichever way the packet went
+            return (ctx.src, ctx.dst) if ctx.src <= ctx.dst else (ctx.dst, ctx.src)
         if self.track == "by_flow":
             flow = ctx.flow
             return (flow.key, flow.first_ts) if flow is not None else (ctx.src, ctx.dst)
         return None
 
     def allows(self, ctx: Ctx) -> bool:
-        """Record one match; True when it is to be reported."""
+        """Record one match; True when it is to be reported.
+
+        Follows Suricata's detect-engine-threshold: a window opens at the first match and
+        holds while less than ``seconds`` have passed since; a match after it opens a new
+        window with a count of one.
+        """
         key = self.key(ctx)
         ts = ctx.ts
         state = self.keys.get(key)
-        if state is None or ts - state[0] > self.window:
+        if state is None or ts - state[0] >= self.window:
             if state is None and len(self.keys) >= MAX_KEYS:
                 self.keys.popitem(last=False)
-            state = self.keys[key] = [ts, 0, 0]  # window start, matches, alerted
-        else:
+            self.keys[key] = [ts, 1]  # window start, matches in it
             self.keys.move_to_end(key)
+            if self.type == "detection_filter":
+                return self.count == 0
+            return self.count == 1 or self.type == "limit"
+        self.keys.move_to_end(key)
         state[1] += 1
         matches = state[1]
         if self.type == "detection_filter":
@@ -118,14 +126,10 @@ class _Threshold:
             return matches <= self.count
         if self.type == "threshold":
             if matches >= self.count:
-                state[0], state[1] = ts, 0
+                state[1] = 0  # every count-th match alerts; the window start stays
                 return True
             return False
-        # both: once per window, when the count is reached
-        if matches >= self.count and not state[2]:
-            state[2] = 1
-            return True
-        return False
+        return matches == self.count  # both: once per window
 
 
 class _Sig:
@@ -202,6 +206,9 @@ class _Sig:
             else None
         )
         self.prefilter = fast_pattern(rule.detect)
+        self.has_packet_tests = any(
+            t is not None for t in (self.dsize, self.itype, self.icode, self.flags)
+        )
         # Suricata's IP-only rules (header, iprep: nothing about the packet or the flow)
         # are decided once per flow and direction, on its first packet that way.
         self.ip_only = (
@@ -260,6 +267,8 @@ class _Sig:
                 return False
             if self.app_proto is not None and (flow is None or flow.app_proto != self.app_proto):
                 return False
+        elif self.has_packet_tests and (pkt is None or not self.packet_tests(pkt)):
+            return False  # dsize/flags on an application rule: the packet completing the event
         if not self.header(ctx):
             return False
         if self.established is not None and flow is not None:

@@ -82,8 +82,9 @@ CLASSTYPES: dict[str, tuple[str, int]] = {
 }
 """Suricata classtype -> (netsentry category, Suricata priority) from classification.config."""
 
-PRIORITY_SEVERITY = {1: "high", 2: "medium", 3: "low", 4: "info"}
-"""Suricata priority (1 highest) -> netsentry severity."""
+PRIORITY_SEVERITY = {1: "critical", 2: "high", 3: "medium", 4: "low"}
+"""Suricata priority (1 highest) -> netsentry severity, so that EVE ``alert.severity``
+(netsentry's 1..5) equals the priority Suricata writes there."""
 
 FLOW_WORDS = frozenset(
     {
@@ -270,7 +271,7 @@ def check_iprep(value: str) -> None:
 
 
 def _severity(priority: int) -> str:
-    return PRIORITY_SEVERITY.get(max(1, min(priority, 4)), "low")
+    return PRIORITY_SEVERITY.get(max(1, min(priority, 4)), "medium")
 
 
 class _Builder:
