@@ -49,15 +49,15 @@ CASES = _cases()
 needs_data = pytest.mark.skipif(not CASES, reason=f"suricata-verify data not found at {ROOT}")
 
 
-def _evader_failures() -> set[str]:
+def _evader_failures() -> dict[str, str]:
+    """http-evader case -> the evasion its capture uses (see the data file's header)."""
     listed = Path(__file__).with_name("data") / "suricata_verify_evader_failures.txt"
-    if not listed.is_file():
-        return set()
-    return {
-        s
-        for s in (x.strip() for x in listed.read_text().splitlines())
-        if s and not s.startswith("#")
-    }
+    out: dict[str, str] = {}
+    for line in listed.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, evasion = line.partition("\t")
+            out[name.strip()] = evasion.strip()
+    return out
 
 
 EVADER_FAILURES = _evader_failures()
@@ -68,7 +68,9 @@ EVADER_FAILURES = _evader_failures()
 def test_case(case: Case) -> None:
     counts, problems = run_case(case)
     if case.name in KNOWN_FAILURES or case.name in EVADER_FAILURES:
-        reason = KNOWN_FAILURES.get(case.name, EVADER_REASON)
+        reason = KNOWN_FAILURES.get(case.name) or (
+            f"{EVADER_REASON}; evasion: {EVADER_FAILURES[case.name]}"
+        )
         assert problems, f"{case.name} passes now: remove it from the known failures"
         pytest.xfail(reason)
     assert not problems, f"{case.name}: {problems}; counts {dict(counts)}"
