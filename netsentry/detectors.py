@@ -754,7 +754,17 @@ class Detection:
     ) -> list[Finding]:
         """Findings of stream rules for one reassembled chunk, after allowlists."""
         try:
-            found = self.stream.scan(pkt, flow, direction, chunk)
+            found: list[Finding] = []
+            if "stream" in self._sig_records:
+                assert self.signatures is not None
+                tails = flow.tails
+                tail = tails[direction] if tails is not None else b""
+                found = self.signatures.on_stream(pkt, flow, direction, chunk, tail)
+                if not self.stream.by_direction[direction]:  # else the scan keeps the tail
+                    if tails is None:
+                        tails = flow.tails = [b"", b""]
+                    tails[direction] = (tail + chunk)[-STREAM_OVERLAP:]
+            found += self.stream.scan(pkt, flow, direction, chunk)
         except Exception as exc:  # contain a detector bug
             self.errors[f"stream: {type(exc).__name__}: {exc}"] += 1
             return _EMPTY

@@ -120,7 +120,7 @@ def test_threshold_limit_alerts_once_per_window(tmp_path: Path) -> None:
     assert len(result.findings) == 2
 
 
-def _http_capture(path: Path, request: bytes) -> Path:
+def _http_capture(path: Path, request: bytes, *more: bytes) -> Path:
     syn = dpkt.tcp.TH_SYN
     ack = dpkt.tcp.TH_ACK
     frames = [
@@ -138,6 +138,11 @@ def _http_capture(path: Path, request: bytes) -> Path:
             ),
         ),
     ]
+    seq = 101 + len(request)
+    for i, data in enumerate(more):
+        segment = tcp(40000, 80, data, ack | dpkt.tcp.TH_PUSH, seq=seq, ack=501)
+        frames.append((1.4 + i / 10, ether(ipv4(segment, "10.0.0.1", "8.8.8.8"))))
+        seq += len(data)
     return write_pcap(path, frames)
 
 
@@ -165,7 +170,7 @@ def test_prefilter_only_checks_candidates(tmp_path: Path) -> None:
     )
     rules = load_rules_text(text).rules
     detector = SignatureDetector(rules)
-    table = detector.records["packet"]
+    table = detector.records["stream"]  # TCP payload rules run on reassembled data
     assert not table.always and sum(len(g.sigs) for g in table.groups.values()) == 2000
 
 
@@ -190,3 +195,14 @@ def test_threshold_window_reopens_after_seconds(tmp_path: Path) -> None:
     )
     result = analyze([_ping_capture(tmp_path / "p.pcap", 8)], rules=rules.ruleset())
     assert [f.ts // 1_000_000_000 - 1000 for f in result.findings] == [0, 3, 6]
+
+
+def test_tcp_content_split_across_segments_matches_once(tmp_path: Path) -> None:
+    text = (
+        'alert tcp any any -> any any (msg:"split"; flow:to_server; content:"SECRETWORD"; '
+        'content:"end"; distance:0; sid:20;)\n'
+        'alert tcp any any -> any any (msg:"anchored"; content:"XSECRET"; depth:7; sid:21;)\n'
+    )
+    pcap = _http_capture(tmp_path / "s.pcap", b"XSECRET", b"WORD and the end", b" more end")
+    result = analyze([pcap], rules=load_rules_text(text).ruleset())
+    assert sorted((f.rule.sid, f.pkt_num) for f in result.findings) == [(20, 5), (21, 4)]

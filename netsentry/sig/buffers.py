@@ -49,6 +49,8 @@ def _one(value: Any) -> list[bytes] | None:
 
 
 def _payload(ctx: Ctx, side: int) -> list[bytes] | None:
+    if ctx.data:  # a reassembled stream chunk (stream signatures)
+        return [ctx.data]
     pkt = ctx.pkt
     return [pkt.payload] if pkt is not None and pkt.payload else None
 

@@ -196,6 +196,10 @@ class _Sig:
             app if app in ("http", "dns", "tls") and rule.detect else "packet"
         )
         self.app_proto = app if self.record == "packet" else None
+        if self.record == "packet" and stream_eligible(rule):
+            # Suricata inspects TCP payload rules on the reassembled stream too, so a
+            # content split across segments matches: run them on stream chunks.
+            self.record = "stream"
         sides = {BUFFERS[i.buffer].side for i in rule.detect} - {None}
         self.side = 1 if 1 in sides else 0 if 0 in sides else self.direction
         self.threshold = (
@@ -248,9 +252,7 @@ class _Sig:
             return False
         if self.itype is not None and (pkt.icmp_type < 0 or not self.itype(pkt.icmp_type)):
             return False
-        return not (
-            self.icode is not None and (pkt.icmp_code < 0 or not self.icode(pkt.icmp_code))
-        )
+        return not (self.icode is not None and (pkt.icmp_code < 0 or not self.icode(pkt.icmp_code)))
 
     def check(self, ctx: Ctx, established: bool | None = None) -> bool:
         """Everything but the threshold: header, flow, packet tests, flowbits, buffers.
@@ -275,9 +277,13 @@ class _Sig:
             state = established if established is not None else _established(flow)
             if state != self.established:
                 return False
-        if self.ip_only and pkt is not None and flow is not None:
-            if not _first_of_direction(flow, pkt, ctx):
-                return False
+        if (
+            self.ip_only
+            and pkt is not None
+            and flow is not None
+            and not _first_of_direction(flow, pkt, ctx)
+        ):
+            return False
         for test in self.iprep:
             if not test(ctx.src, ctx.dst):
                 return False
@@ -335,6 +341,35 @@ def established_before(flow: Any) -> bool:
     elif flow.state == "closed" and before and fired is not None:
         fired.discard(_ESTABLISHED)
     return before
+
+
+def stream_eligible(rule: SignatureRule) -> bool:
+    """True for a TCP payload rule whose matches do not depend on where a packet starts.
+
+    Contents anchored to the start of the buffer (offset, depth, startswith, a first
+    content with distance/within, absolute isdataat, bsize) and packet tests (dsize,
+    flags) keep per-packet semantics; the rest are matched on the reassembled stream.
+    """
+    if rule.protocol != "tcp" or not rule.detect:
+        return False
+    if rule.dsize or rule.tcp_flags:
+        return False
+    if not any(i.kind == "content" and not i.negated for i in rule.detect):
+        return False
+    for index, item in enumerate(rule.detect):
+        if item.buffer != "payload" or item.transforms:
+            return False
+        if item.kind not in ("content", "pcre", "isdataat"):
+            return False
+        if item.offset is not None or item.depth is not None or item.startswith:
+            return False
+        if index == 0 and item.is_relative:
+            return False
+        if item.kind == "isdataat" and not item.relative:
+            return False
+        if item.kind == "pcre" and not item.relative and "^" in item.regex:
+            return False
+    return True
 
 
 def _first_of_direction(flow: Any, pkt: Packet, ctx: Ctx) -> bool:
@@ -450,8 +485,24 @@ class SignatureDetector:
         """Record types some signature is evaluated on."""
         return set(self.records)
 
-    def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
-        """Findings of the signatures on ``record`` for one record."""
+    def on_stream(
+        self, pkt: Packet | None, flow: Any, direction: int, chunk: bytes, tail: bytes
+    ) -> list[Finding]:
+        """Findings of stream signatures for one reassembled chunk.
+
+        The chunk is inspected with ``tail`` (the end of the previous data) in front, so a
+        content split across segments matches; a rule that already matches the tail alone
+        matched on an earlier chunk and is not reported again.
+        """
+        if "stream" not in self.records:
+            return _EMPTY
+        window = tail + chunk if tail else chunk
+        previous = Ctx(pkt, flow, direction, None, tail) if tail else None
+        return self.evaluate("stream", Ctx(pkt, flow, direction, None, window), previous)
+
+    def evaluate(self, record: str, ctx: Ctx, previous: Ctx | None = None) -> list[Finding]:
+        """Findings of the signatures on ``record`` for one record (``previous``: a stream
+        context whose matches were reported already)."""
         table = self.records.get(record)
         if table is None:
             return _EMPTY
@@ -489,6 +540,8 @@ class SignatureDetector:
             if direction is not None and sig.side is not None and direction != sig.side:
                 continue
             if not sig.check(ctx, established):
+                continue
+            if previous is not None and sig.check(previous, established):
                 continue
             if sig.bits_act:
                 sig.act(ctx)
