@@ -27,9 +27,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "bug-6207-2": "file.data on SMTP: netsentry does not decode MIME attachments of mails",
     "decode-nsh-type2": "the capture's packets are NSH-encapsulated; netsentry's decoder "
     "does not decode NSH, so the UDP rule never sees them",
-    "detect-engine-proto": "sid 4 (alert http ... flow:to_server, no buffer) expects 3: "
-    "Suricata's per-packet rule on app-layer protocol after detection; netsentry sets the "
-    "flow's app_proto only after packet rules ran, so it gives 0 for this one sid",
 }
 """Cases in the 'other' family that fail, and why."""
 

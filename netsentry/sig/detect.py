@@ -34,6 +34,8 @@ _IP_PROTOS: dict[str, frozenset[int] | None] = {
     "tcp": frozenset((6,)),
     "udp": frozenset((17,)),
     "icmp": frozenset((1, 58)),
+    "icmpv4": frozenset((1,)),
+    "icmpv6": frozenset((58,)),
     "http": frozenset((6,)),
     "tls": frozenset((6,)),
     "ftp": frozenset((6,)),
@@ -192,8 +194,10 @@ class _Sig:
         app = rule.protocol if rule.protocol in ("http", "dns", "tls", "ftp", "smtp") else None
         # Payload rules of an application protocol (alert dns ... content) are evaluated on
         # that protocol's events, against the packet that completed the event.
+        # DNS rides on UDP datagrams decoded as they come: its header-only rules are
+        # evaluated per DNS message, like Suricata's per-packet match on such flows.
         self.record = next(iter(records), None) or (
-            app if app in ("http", "dns", "tls") and rule.detect else "packet"
+            app if (app in ("http", "dns", "tls") and rule.detect) or app == "dns" else "packet"
         )
         self.app_proto = app if self.record == "packet" else None
         if self.record == "packet" and stream_eligible(rule):
@@ -267,7 +271,9 @@ class _Sig:
             assert pkt is not None
             if not self.packet_tests(pkt):
                 return False
-            if self.app_proto is not None and (flow is None or flow.app_proto != self.app_proto):
+            if self.app_proto is not None and (
+                flow is None or flow.app_proto != self.app_proto or not app_known(flow, ctx)
+            ):
                 return False
         elif self.has_packet_tests and (pkt is None or not self.packet_tests(pkt)):
             return False  # dsize/flags on an application rule: the packet completing the event
@@ -341,6 +347,43 @@ def established_before(flow: Any) -> bool:
     elif flow.state == "closed" and before and fired is not None:
         fired.discard(_ESTABLISHED)
     return before
+
+
+_APP_KNOWN = "\x00app"  # in Flow.fired: the app protocol counts as known to packet rules
+_FIRST_DATA = ("\x00fd0", "\x00fd1")  # in Flow.fired: direction of the flow's first data
+
+
+def note_first_data(flow: Any, pkt: Packet, direction: int) -> None:
+    """Remember which side sent the flow's first payload (see app_known)."""
+    if not pkt.payload or direction not in (0, 1):
+        return
+    fired = flow.fired
+    if fired is None:
+        fired = flow.fired = set()
+    if _FIRST_DATA[0] not in fired and _FIRST_DATA[1] not in fired:
+        fired.add(_FIRST_DATA[direction])
+
+
+def app_known(flow: Any, ctx: Ctx) -> bool:
+    """Whether a TCP packet sees the flow's application protocol, as in Suricata's IDS mode.
+
+    There a side's data reaches the protocol detection when the other side acknowledges
+    it in an established session: from the first packet of the other direction after
+    the handshake (and after the data) on, header-only rules such as
+    ``alert http ... (flow:to_server;)`` match.
+    """
+    fired = flow.fired
+    if fired is not None and _APP_KNOWN in fired:
+        return True
+    if flow.proto != 6:
+        return bool(flow.app_proto)
+    if fired is None or not flow.app_proto:
+        return False
+    first = 0 if _FIRST_DATA[0] in fired else 1 if _FIRST_DATA[1] in fired else -1
+    if first < 0 or ctx.direction == first or _ESTABLISHED not in fired:
+        return False
+    fired.add(_APP_KNOWN)
+    return True
 
 
 def stream_eligible(rule: SignatureRule) -> bool:
@@ -480,10 +523,16 @@ class SignatureDetector:
         for group in groups:
             group.patterns = PatternSet(group.spec(), engine=engine)
         self.errors = 0
+        self.app_rules = any(s.app_proto for s in self.sigs)
+        self.track_state = self.app_rules or any(
+            s.established is not None for s in self.sigs if s.record == "packet"
+        )
 
     def wants(self) -> set[str]:
-        """Record types some signature is evaluated on."""
-        return set(self.records)
+        """Record types some signature is evaluated on, plus the application protocols
+        packet rules name in their header (their decoder must run to know the flow's
+        protocol)."""
+        return set(self.records) | {s.app_proto for s in self.sigs if s.app_proto}
 
     def on_stream(
         self, pkt: Packet | None, flow: Any, direction: int, chunk: bytes, tail: bytes
@@ -503,6 +552,15 @@ class SignatureDetector:
     def evaluate(self, record: str, ctx: Ctx, previous: Ctx | None = None) -> list[Finding]:
         """Findings of the signatures on ``record`` for one record (``previous``: a stream
         context whose matches were reported already)."""
+        flow = ctx.flow
+        pkt = ctx.pkt
+        established: bool | None = None
+        if record == "packet" and flow is not None and pkt is not None and self.track_state:
+            # Packet-time flow state, kept current on every packet (rules or not).
+            established = established_before(flow)
+            if self.app_rules:
+                note_first_data(flow, pkt, ctx.direction)
+                app_known(flow, ctx)  # the state moves on packets no rule looks at, too
         table = self.records.get(record)
         if table is None:
             return _EMPTY
@@ -520,22 +578,17 @@ class SignatureDetector:
                 for hit in group.patterns.scan(value):
                     sig = group.sigs[hit]
                     candidates[sig.index] = sig
-        pkt = ctx.pkt
         if record == "packet" and pkt is not None:
             always = table.always_for(pkt, ctx.direction)
         else:
             always = table.always
         if not candidates and not always:
-            if record == "packet" and ctx.flow is not None and ctx.proto == 6:
-                established_before(ctx.flow)  # keep the packet-time state current
             return _EMPTY
         chosen = list(candidates.values()) + always if candidates else always
         if candidates:
             chosen.sort(key=_order)
         found: list[Finding] = []
         direction = event.direction if event is not None else None
-        flow = ctx.flow
-        established = established_before(flow) if record == "packet" and flow is not None else None
         for sig in chosen:
             if direction is not None and sig.side is not None and direction != sig.side:
                 continue

@@ -29,7 +29,7 @@ from netsentry.sig.parse import (
     unquote,
 )
 
-PROTOCOLS = ("ip", "tcp", "udp", "icmp", "http", "dns", "tls", "ftp", "smtp")
+PROTOCOLS = ("ip", "tcp", "udp", "icmp", "icmpv4", "icmpv6", "http", "dns", "tls", "ftp", "smtp")
 APP_PROTOCOLS = ("http", "dns", "tls", "ftp", "smtp")
 
 LABEL_ONLY = frozenset({"target", "tag", "rawbytes"})
