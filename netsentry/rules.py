@@ -214,11 +214,9 @@ RULE_KINDS: dict[str, type[Rule]] = {
 }
 """The ``kind:`` value of a rule -> its dataclass."""
 
-# Imported Suricata signatures (kind: signature) live in their own module; it needs the
-# Rule base class above, hence the late import.
-from netsentry.sig.model import SignatureRule  # noqa: E402
-
-RULE_KINDS["signature"] = SignatureRule
+# Imported Suricata signatures (kind: signature) live in their own module, which adds
+# itself to RULE_KINDS; it needs the Rule base class above, hence the late import.
+import netsentry.sig.model  # noqa: E402, F401
 
 
 @dataclass

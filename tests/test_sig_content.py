@@ -206,3 +206,20 @@ def test_tcp_content_split_across_segments_matches_once(tmp_path: Path) -> None:
     pcap = _http_capture(tmp_path / "s.pcap", b"XSECRET", b"WORD and the end", b" more end")
     result = analyze([pcap], rules=load_rules_text(text).ruleset())
     assert sorted((f.rule.sid, f.pkt_num) for f in result.findings) == [(20, 5), (21, 4)]
+
+
+@pytest.mark.parametrize(
+    ("pcre", "data", "expected"),
+    [
+        ('"/foo$/"', b"x foo\n", True),  # PCRE's $ also before a final newline
+        ('"/foo$/"', b"foo\nbar", False),
+        ('"/foo$/m"', b"foo\nbar", True),
+        ('"/foo$/E"', b"foo\n", False),
+        ('"/a\\h+b\\Z/"', b"a \tb\n", True),
+        ('"/^ab/"', b"xab", False),
+        ('"/AB/i"', b"xab", True),
+        ('!"/ab/"', b"xyz", True),
+    ],
+)
+def test_pcre_semantics_on_re2(pcre: str, data: bytes, expected: bool) -> None:
+    assert matches(f"pcre:{pcre};", data) is expected

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from netsentry.rules import Rule, doc
+from netsentry.rules import RULE_KINDS, Rule, doc
 
 ITEM_KINDS = ("content", "pcre", "isdataat", "bsize", "dataset")
 
@@ -148,3 +148,6 @@ class SignatureRule(Rule):
         """EVE ``alert.category`` as Suricata writes it: the classtype's description
         (empty without a classtype)."""
         return CLASSTYPE_LABELS.get(self.classtype, self.classtype)
+
+
+RULE_KINDS["signature"] = SignatureRule

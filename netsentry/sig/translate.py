@@ -162,6 +162,7 @@ def pcre_to_re2(value: str) -> tuple[str, str, bool]:
             continue  # rawbytes, match-limit override, dollar-endonly: no effect here
         else:
             raise _Unsupported("pcre", f"pcre flag '{flag}' not supported")
+    pattern = pcre_compat(pattern, multiline="m" in inline, dollar_end_only="E" in flags)
     regex = ("\\A(?:" + pattern + ")") if anchored else pattern
     if inline:
         regex = f"(?{inline}){regex}"
@@ -177,6 +178,58 @@ def pcre_to_re2(value: str) -> tuple[str, str, bool]:
     except Exception as exc:
         raise _Unsupported("pcre", f"pcre rejected: {exc}") from None
     return regex, buffers, negated
+
+
+_PCRE_ESCAPES = {"h": "\\t\\x20", "e": "\\x1b"}
+
+
+def pcre_compat(pattern: str, multiline: bool = False, dollar_end_only: bool = False) -> str:
+    """A PCRE pattern rewritten where RE2 reads the same text differently.
+
+    PCRE's ``$`` (without /m) also matches before a final newline, RE2's only at the very
+    end: it becomes ``(?:\\n?\\z)`` (``\\z`` with the E flag). ``\\Z`` likewise;
+    ``\\h``/``\\H`` (horizontal space) and ``\\e`` (ESC), unknown to RE2, are spelled out.
+    """
+    dollar = "\\z" if dollar_end_only else "(?:\\n?\\z)"
+    out: list[str] = []
+    in_class = False
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            esc = pattern[i + 1]
+            if esc == "Z" and not in_class:
+                out.append("(?:\\n?\\z)")
+            elif esc in ("h", "e"):
+                body = _PCRE_ESCAPES[esc]
+                out.append(body if in_class else f"[{body}]")
+            elif esc == "H" and not in_class:
+                out.append("[^\\t\\x20]")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":  # a literal ']' first in a class
+                out.append("\\]")
+                i += 1
+            continue
+        elif char == "$" and not multiline:
+            out.append(dollar)
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _strip_extended(pattern: str) -> str:
