@@ -465,8 +465,9 @@ class _Record:
 
     def always_for(self, pkt: Packet, direction: int) -> list[_Sig]:
         """The rules without a fast pattern that pass a packet's cheap tests, cached per
-        packet signature (protocol, flags, ICMP type/code, size, direction): a few
-        thousand signatures cover millions of packets."""
+        packet signature (protocol, flags, ICMP type/code, size, direction, destination
+        port): a few thousand signatures cover millions of packets, and the many scan rules
+        for one port each cost nothing on the others."""
         key = (
             pkt.proto,
             pkt.tcp_flags & 0xFF,
@@ -474,13 +475,16 @@ class _Record:
             pkt.icmp_code,
             len(pkt.payload),
             direction,
+            pkt.dport,
         )
         found = self.by_signature.get(key)
         if found is None:
             found = [
                 s
                 for s in self.always
-                if (s.direction is None or s.direction == direction) and s.packet_tests(pkt)
+                if (s.direction is None or s.direction == direction)
+                and s.packet_tests(pkt)
+                and (s.rule.bidirectional or s.dport.matches(pkt.dport))
             ]
             if len(self.by_signature) >= 8192:
                 self.by_signature.clear()
