@@ -32,7 +32,15 @@ from netsentry import __version__
 from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
-from netsentry.cli_sig import VarOption, parse_vars, register, with_suricata_rules
+from netsentry.cli_sig import (
+    IprepCategoriesOption,
+    IprepOption,
+    VarOption,
+    parse_vars,
+    register,
+    with_reputation,
+    with_suricata_rules,
+)
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.eve import alert_event, alert_line
@@ -257,6 +265,8 @@ def analyze(
         ),
     ] = None,
     variables: VarOption = None,
+    iprep_lists: IprepOption = None,
+    iprep_categories: IprepCategoriesOption = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -295,7 +305,7 @@ def analyze(
         ruleset = with_suricata_rules(
             ruleset, suricata_rules or [], parse_vars(variables), quiet
         )
-        intel = _load_intel(intel_files)
+        intel = with_reputation(_load_intel(intel_files), iprep_categories, iprep_lists)
         try:
             result = run_analysis(
                 pcaps,

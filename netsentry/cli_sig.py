@@ -13,10 +13,12 @@ import typer
 from rich.console import Console
 
 from netsentry.errors import ExitCode, UsageError
+from netsentry.intel import IntelSet
 from netsentry.report import safe_text
 from netsentry.rules import RuleSet
 from netsentry.sig.importer import ImportResult, load_rules_paths
 from netsentry.sig.parse import RuleSyntaxError
+from netsentry.sig.reputation import load_reputation
 from netsentry.sig.yamlform import to_yaml
 
 YAML_HEADER = (
@@ -33,6 +35,39 @@ VarOption = Annotated[
         "defaults are Suricata's).",
     ),
 ]
+
+
+IprepOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--iprep",
+        metavar="FILE",
+        help="Suricata IP reputation list (ip-or-cidr,category,score lines) for 'iprep' "
+        "rules (repeatable; needs --iprep-categories).",
+    ),
+]
+IprepCategoriesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--iprep-categories",
+        metavar="FILE",
+        help="Suricata reputation categories file (id,short-name,description lines).",
+    ),
+]
+
+
+def with_reputation(
+    intel: IntelSet | None, categories: Path | None, lists: list[Path] | None
+) -> IntelSet | None:
+    """The indicator sets plus Suricata reputation lists (for iprep rules), if given."""
+    if not lists and categories is None:
+        return intel
+    if categories is None or not lists:
+        raise UsageError("--iprep and --iprep-categories go together")
+    try:
+        return load_reputation(categories, list(lists), into=intel)
+    except OSError as exc:
+        raise UsageError(f"cannot read reputation files: {exc.strerror or exc}") from None
 
 
 def parse_vars(items: list[str] | None) -> dict[str, str]:

@@ -78,3 +78,24 @@ def test_bad_var_and_missing_path_are_usage_errors(files: tuple[Path, Path]) -> 
     assert result.exit_code == 2
     result = runner.invoke(app, ["rules", "import", "/nonexistent", "--var", "HOME_NET"])
     assert result.exit_code == 2
+
+
+def test_analyze_iprep_lists(tmp_path: Path) -> None:
+    (tmp_path / "cats.txt").write_text("1,BadHosts,known bad\n")
+    (tmp_path / "rep.list").write_text("8.8.8.0/24,1,90\n")
+    rules = tmp_path / "iprep.rules"
+    rules.write_text(
+        "alert ip any any -> any any (iprep:src,BadHosts,>,50; sid:7;)\n"
+        "alert ip any any -> any any (iprep:src,BadHosts,>,95; sid:8;)\n"
+    )
+    frames = [(1.0 + i, ether(ipv4(icmp_echo(), "8.8.8.8", "10.0.0.2"))) for i in range(3)]
+    pcap = write_pcap(tmp_path / "p.pcap", frames)
+    args = ["analyze", str(pcap), "--no-rules", "--suricata-rules", str(rules), "-f", "eve"]
+    args += ["-q", "--iprep", str(tmp_path / "rep.list")]
+    result = CliRunner().invoke(app, [*args, "--iprep-categories", str(tmp_path / "cats.txt")])
+    assert result.exit_code == 0, result.output
+    alerts = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    # an IP-only rule: once per flow and direction (one flow, one direction here)
+    assert [a["alert"]["signature_id"] for a in alerts] == [7]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2

@@ -111,8 +111,8 @@ def iprep_test(spec: str, table: Reputation | None) -> Callable[[bytes, bytes], 
     if table is None:
         return lambda src, dst: parts[2] == "isnotset"
     category = table.category(name)
-    if category is None:
-        raise RuleSyntaxError(f"iprep: unknown category {name!r}")
+    if category is None:  # not in the loaded categories: nothing is listed under it
+        return lambda src, dst: parts[2] == "isnotset"
     if parts[2] in ("isset", "isnotset"):
         want = parts[2] == "isset"
 
