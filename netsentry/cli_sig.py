@@ -120,9 +120,14 @@ def with_suricata_rules(
     ids = {r.id for r in base.rules}
     extra = [r for r in result.rules if r.sid not in taken and r.id not in ids]
     if not quiet:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            safe_text("suricata rules: " + summary_line(result)), style="yellow"
-        )
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(safe_text("suricata rules: " + summary_line(result)), style="yellow")
+        clashes = len(result.rules) - len(extra)
+        if clashes:
+            err.print(
+                safe_text(f"suricata rules: {clashes} not run: their sid is a netsentry rule's"),
+                style="yellow",
+            )
     return RuleSet(base.rules + list(extra), base.allowlist, base.files + result.files)
 
 
