@@ -191,3 +191,9 @@ def test_rules_from_tar_gz_and_gzip_bytes() -> None:
     assert [r.sid for r in result.rules] == [11]
     assert result.rules[0].source_rule == "et.tar.gz:rules/a.rules:1"
     assert [r.sid for r in load_rules_bytes(gzip.compress(rules)).rules] == [11]
+
+
+def test_hostile_rule_sizes_are_refused_not_run() -> None:
+    many = " ".join(f'content:"a{i}"; distance:0;' for i in range(400))
+    result = translate(parse_rule(f"alert tcp any any -> any any ({many} sid:1;)"))
+    assert isinstance(result, Skip) and result.keyword == "limits"

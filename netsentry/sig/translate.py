@@ -32,6 +32,8 @@ from netsentry.sig.parse import (
 PROTOCOLS = ("ip", "tcp", "udp", "icmp", "icmpv4", "icmpv6", "http", "dns", "tls", "ftp", "smtp")
 APP_PROTOCOLS = ("http", "dns", "tls", "ftp", "smtp")
 
+MAX_ITEMS = 256  # inspections per rule: matching recurses once per inspection
+
 LABEL_ONLY = frozenset({"target", "tag", "rawbytes"})
 """Keywords that do not change what matches (``target`` only labels src/dst in EVE)."""
 
@@ -615,6 +617,8 @@ def _freeze(item: dict[str, Any]) -> SigItem:
 
 def _check_items(items: tuple[SigItem, ...], proto: str) -> None:
     """Reject combinations Suricata rejects or netsentry cannot evaluate exactly."""
+    if len(items) > MAX_ITEMS:
+        raise _Unsupported("limits", f"more than {MAX_ITEMS} buffer inspections in one rule")
     records = {BUFFERS[i.buffer].record for i in items}
     apps = records - {"packet"}
     if len(apps) > 1:
