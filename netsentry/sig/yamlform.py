@@ -142,7 +142,10 @@ def detect_from_yaml(
 def signature_problems(rule: SignatureRule) -> list[str]:
     """Why a signature rule cannot run (bad address, port, regex, number, threshold), if so."""
     from netsentry.sig.detect import _Sig
+    from netsentry.sig.translate import MAX_ITEMS
 
+    if len(rule.detect) > MAX_ITEMS:
+        return [f"invalid signature: more than {MAX_ITEMS} inspections"]
     try:
         _Sig(rule, 0, None, lambda spec: frozenset())
     except (RuleSyntaxError, ValueError, KeyError, re2.error) as exc:
