@@ -6,8 +6,11 @@ import gzip
 import io
 import tarfile
 
+from pathlib import Path
+
 import pytest
 
+from netsentry.ruleload import RuleFileError, load_rules
 from netsentry.sig.importer import load_rules_bytes, load_rules_text
 from netsentry.sig.model import SignatureRule
 from netsentry.sig.netspec import AddressSpec, PortSpec
@@ -20,6 +23,7 @@ from netsentry.sig.parse import (
     split_options,
 )
 from netsentry.sig.translate import Skip, translate
+from netsentry.sig.yamlform import to_yaml
 from tests.factories import ip4
 
 
@@ -197,3 +201,37 @@ def test_hostile_rule_sizes_are_refused_not_run() -> None:
     many = " ".join(f'content:"a{i}"; distance:0;' for i in range(400))
     result = translate(parse_rule(f"alert tcp any any -> any any ({many} sid:1;)"))
     assert isinstance(result, Skip) and result.keyword == "limits"
+
+
+def test_yaml_round_trip_keeps_every_inspection(tmp_path: Path) -> None:
+    text = (
+        'alert http $HOME_NET any -> any any (msg:"rt"; flow:established,to_server; '
+        'http.uri; content:"/a|3b 00|b"; nocase; fast_pattern; content:!"x"; distance:0; '
+        'within:4; pcre:"/^\\/a/R"; http.host; to_lowercase; dotprefix; content:".e.com"; '
+        "endswith; bsize:<40; flowbits:set,seen; threshold:type both, track by_src, count 2, "
+        "seconds 10; classtype:web-application-attack; reference:cve,2020-1; sid:42; rev:3;)"
+    )
+    imported = load_rules_text(text, "t.rules").rules
+    out = tmp_path / "x.yaml"
+    out.write_text(to_yaml(imported))
+    loaded = load_rules([out]).rules
+    assert len(loaded) == 1
+    original, again = imported[0], loaded[0]
+    assert isinstance(again, SignatureRule)
+    for name in ("detect", "flow", "flowbits", "threshold", "source", "classtype", "references"):
+        assert getattr(again, name) == getattr(original, name), name
+
+
+def test_yaml_signature_errors_have_positions(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n"
+        "  - id: sig-1\n    kind: signature\n    sid: 1\n    title: t\n"
+        "    category: exploit\n    severity: high\n    protocol: tcp\n"
+        "    source: '[10.0.0.0/8,zzz]'\n"
+        "    detect:\n      - {kind: content, buffer: nowhere, content: a}\n"
+    )
+    with pytest.raises(RuleFileError) as caught:
+        load_rules([bad])
+    text = "\n".join(caught.value.errors)
+    assert "unknown buffer 'nowhere'" in text and f"{bad}:" in text
