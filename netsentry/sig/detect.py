@@ -188,14 +188,13 @@ class _Sig:
             (BUFFERS[name], transforms, compile_items(items, datasets))
             for (name, transforms), items in groups.items()
         ]
-        # Payload contents of a rule that also inspects application buffers are matched
-        # against the packet that completed the application event.
+        # Where the rule is evaluated: a rule with application buffers on that protocol's
+        # events (its payload contents, if any, on the packet that completed the event);
+        # payload rules of an application protocol (alert dns ... content) on its events
+        # too; header-only DNS rules per DNS message (UDP datagrams are decoded as they
+        # come, like Suricata's per-packet match); the rest on packets or the TCP stream.
         records = {BUFFERS[i.buffer].record for i in rule.detect} - {"packet"}
         app = rule.protocol if rule.protocol in ("http", "dns", "tls", "ftp", "smtp") else None
-        # Payload rules of an application protocol (alert dns ... content) are evaluated on
-        # that protocol's events, against the packet that completed the event.
-        # DNS rides on UDP datagrams decoded as they come: its header-only rules are
-        # evaluated per DNS message, like Suricata's per-packet match on such flows.
         self.record = next(iter(records), None) or (
             app if (app in ("http", "dns", "tls") and rule.detect) or app == "dns" else "packet"
         )
@@ -221,11 +220,10 @@ class _Sig:
         # are decided once per flow and direction, on its first packet that way.
         self.ip_only = (
             self.record == "packet"
-            and rule.protocol in ("ip", "tcp", "udp", "icmp")
+            and rule.protocol in ("ip", "tcp", "udp", "icmp", "icmpv4", "icmpv6")
             and not (rule.detect or rule.flow or rule.flowbits)
             and not (rule.dsize or rule.itype or rule.icode or rule.tcp_flags)
         )
-
         # Rules that set flowbits run before rules that test them on the same record.
         self.order = (0 if self.bits_act and not self.bits_test else 1, index)
 
