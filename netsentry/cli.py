@@ -299,12 +299,8 @@ def analyze(
     bar = _ProgressBar(enabled=not no_progress and sys.stderr.isatty())
     try:
         protocols = _decoder_list(decoders)
-        ruleset = _load_ruleset(no_rules and not suricata_rules, rule_files, sets)
-        if no_rules and suricata_rules:
-            ruleset = None  # --no-rules drops the YAML rules; the Suricata ones still run
-        ruleset = with_suricata_rules(
-            ruleset, suricata_rules or [], parse_vars(variables), quiet
-        )
+        ruleset = _load_ruleset(no_rules, rule_files, sets)  # None with --no-rules
+        ruleset = with_suricata_rules(ruleset, suricata_rules or [], parse_vars(variables), quiet)
         intel = with_reputation(_load_intel(intel_files), iprep_categories, iprep_lists)
         try:
             result = run_analysis(
