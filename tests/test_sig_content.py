@@ -146,7 +146,8 @@ def _http_capture(path: Path, request: bytes, *more: bytes) -> Path:
     return write_pcap(path, frames)
 
 
-def test_http_rule_runs_on_the_request_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["auto", "re2"])
+def test_http_rule_runs_on_the_request_once(tmp_path: Path, engine: str) -> None:
     text = (
         'alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"exe"; flow:established,to_server; '
         'http.method; content:"GET"; http.uri; content:".exe"; endswith; '
@@ -158,7 +159,7 @@ def test_http_rule_runs_on_the_request_once(tmp_path: Path) -> None:
         tmp_path / "h.pcap",
         b"GET /dl/a.exe HTTP/1.1\r\nHost: files.example.com\r\nUser-Agent: EvilBot/1\r\n\r\n",
     )
-    result = analyze([pcap], rules=load_rules_text(text).ruleset())
+    result = analyze([pcap], rules=load_rules_text(text).ruleset(), engine=engine)
     sids = sorted(f.rule.sid for f in result.findings)
     # 12: only the request segment; the ACK completing the handshake is not established yet
     assert sids == [10, 11, 12]
