@@ -203,10 +203,12 @@ def test_tcp_content_split_across_segments_matches_once(tmp_path: Path) -> None:
         'alert tcp any any -> any any (msg:"split"; flow:to_server; content:"SECRETWORD"; '
         'content:"end"; distance:0; sid:20;)\n'
         'alert tcp any any -> any any (msg:"anchored"; content:"XSECRET"; depth:7; sid:21;)\n'
+        'alert tcp-pkt any any -> any any (msg:"packets only"; content:"SECRETWORD"; sid:22;)\n'
+        'alert tcp-stream any any -> any any (msg:"stream only"; content:"TWORD"; sid:23;)\n'
     )
     pcap = _http_capture(tmp_path / "s.pcap", b"XSECRET", b"WORD and the end", b" more end")
     result = analyze([pcap], rules=load_rules_text(text).ruleset())
-    assert sorted((f.rule.sid, f.pkt_num) for f in result.findings) == [(20, 5), (21, 4)]
+    assert sorted((f.rule.sid, f.pkt_num) for f in result.findings) == [(20, 5), (21, 4), (23, 5)]
 
 
 @pytest.mark.parametrize(

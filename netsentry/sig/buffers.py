@@ -109,6 +109,14 @@ def _header_lines(headers: list[dict[str, str]], side: int) -> str:
     )
 
 
+def _header_raw(ctx: Ctx, side: int) -> list[bytes] | None:
+    headers = _listed(ctx, side)
+    if not headers:
+        return None
+    text = "".join(f"{h.get('name', '')}: {h.get('value', '')}\r\n" for h in headers)
+    return _one(text + "\r\n")
+
+
 def _header(ctx: Ctx, side: int) -> list[bytes] | None:
     headers = _listed(ctx, side)
     if not headers:
@@ -272,6 +280,7 @@ _BUFFERS: list[Buffer] = [
     Buffer("http.location", "http", 1, _named("location")),
     Buffer("http.server", "http", 1, _named("server")),
     Buffer("http.header", "http", None, _header),
+    Buffer("http.header.raw", "http", None, _header_raw),
     Buffer("http.header_names", "http", None, _header_names),
     Buffer("http.request_line", "http", 0, _request_line),
     Buffer("http.response_line", "http", 1, _response_line),
@@ -317,6 +326,7 @@ STICKY_ALIASES: dict[str, str] = {
     "http_response_line": "http.response_line",
     "http_start": "http.start",
     "http_header_names": "http.header_names",
+    "http_raw_header": "http.header.raw",
     "http.uri.raw": "http.uri.raw",
     "file_data": "http.response_body",
     "file.data": "http.response_body",

@@ -32,6 +32,8 @@ MAX_KEYS = 10_000  # tracked keys per thresholded rule (oldest dropped beyond)
 _IP_PROTOS: dict[str, frozenset[int] | None] = {
     "ip": None,
     "tcp": frozenset((6,)),
+    "tcp-pkt": frozenset((6,)),
+    "tcp-stream": frozenset((6,)),
     "udp": frozenset((17,)),
     "icmp": frozenset((1, 58)),
     "icmpv4": frozenset((1,)),
@@ -391,7 +393,9 @@ def stream_eligible(rule: SignatureRule) -> bool:
     content with distance/within, absolute isdataat, bsize) and packet tests (dsize,
     flags) keep per-packet semantics; the rest are matched on the reassembled stream.
     """
-    if rule.protocol != "tcp" or not rule.detect:
+    if rule.protocol == "tcp-stream":  # stream only, whatever its contents
+        return bool(rule.detect) and all(i.buffer == "payload" for i in rule.detect)
+    if rule.protocol != "tcp" or not rule.detect:  # tcp-pkt: packets only
         return False
     if rule.dsize or rule.tcp_flags:
         return False

@@ -29,7 +29,21 @@ from netsentry.sig.parse import (
     unquote,
 )
 
-PROTOCOLS = ("ip", "tcp", "udp", "icmp", "icmpv4", "icmpv6", "http", "dns", "tls", "ftp", "smtp")
+PROTOCOLS = (
+    "ip",
+    "tcp",
+    "tcp-pkt",  # TCP, packet payloads only
+    "tcp-stream",  # TCP, reassembled stream only
+    "udp",
+    "icmp",
+    "icmpv4",
+    "icmpv6",
+    "http",
+    "dns",
+    "tls",
+    "ftp",
+    "smtp",
+)
 APP_PROTOCOLS = ("http", "dns", "tls", "ftp", "smtp")
 
 MAX_ITEMS = 256  # inspections per rule: matching recurses once per inspection
@@ -426,8 +440,6 @@ class _Builder:
                 transforms=transforms,
             )
         elif keyword in LEGACY_MODIFIERS:
-            if keyword == "http_raw_header":
-                raise _Unsupported(keyword)
             item = self.last_content(keyword)
             item["buffer"] = STICKY_ALIASES[keyword]
             item["transforms"] = ()
@@ -627,6 +639,8 @@ def _check_items(items: tuple[SigItem, ...], proto: str) -> None:
     if app is not None and proto in ("smtp", "ftp"):
         raise _Unsupported(f"{proto}-buffers", f"{app} buffers on a '{proto}' rule (file.data)")
     if app is not None and proto in APP_PROTOCOLS and proto != app:
+        raise RuleSyntaxError(f"'{proto}' rule inspects {app} buffers")
+    if app is not None and proto in ("tcp-pkt", "tcp-stream"):
         raise RuleSyntaxError(f"'{proto}' rule inspects {app} buffers")
     if app is not None and proto in ("udp", "icmp") and app != "dns":
         raise RuleSyntaxError(f"'{proto}' rule inspects {app} buffers")
