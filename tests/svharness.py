@@ -158,7 +158,8 @@ def corpus_cases(corpus: Path) -> list[Case]:
             continue
         doc = yaml.safe_load(test_yaml.read_text(encoding="utf-8")) or {}
         per_sid, total = _expected_from_checks(doc.get("checks") or [])
-        if not per_sid and total is None:
+        conditional = _conditional_from_checks(doc.get("checks") or [])
+        if not per_sid and total is None and not conditional:
             continue
         args = " ".join(str(a) for a in doc.get("args") or []) + " " + str(doc.get("command", ""))
         if "reputation-categories-file" in args and "reputation-files" not in args:
@@ -176,6 +177,25 @@ def corpus_cases(corpus: Path) -> list[Case]:
                 total=total,
                 minimum={},
                 args=args,
+                checks=conditional,
             )
         )
     return cases
+
+
+def _conditional_from_checks(checks: list[Any]) -> list[dict[str, Any]]:
+    """Alert filters of a test.yaml that also test fields netsentry's alerts carry
+    (``pcap_cnt``, addresses, ports), as MANIFEST-style conditional checks."""
+    out = []
+    for check in checks:
+        filt = check.get("filter") if isinstance(check, dict) else None
+        if not isinstance(filt, dict) or "count" not in filt:
+            continue
+        match = dict(filt.get("match") or {})
+        if match.pop("event_type", "alert") != "alert" or "alert.signature_id" not in match:
+            continue
+        if set(match) - {"alert.signature_id"} and all(
+            k in CHECKABLE or k.startswith("alert.") for k in match
+        ):
+            out.append({"where": match, "count": int(filt["count"])})
+    return out
