@@ -9,6 +9,7 @@ kept or ignored on purpose and listed in ``LABEL_ONLY``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -525,8 +526,6 @@ class _Builder:
             raise _Unsupported("dataset", f"dataset type '{options.get('type')}'")
         if "load" not in options:
             raise _Unsupported("dataset", "dataset without a 'load' file")
-        import os
-
         path = options["load"]
         if not os.path.isabs(path):
             path = os.path.join(self.base_dir, path)
