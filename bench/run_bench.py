@@ -13,6 +13,8 @@ process so that each gets a clean interpreter and its own peak RSS:
   f  analyze: packet rules    netsentry analyze --rules PACKET_RULES --decoders none -f eve
                               (PACKET_RULES: the default rules whose record type is "packet")
   g  analyze: default rules   netsentry analyze -f eve (every default rule, decoders as needed)
+  h  analyze: + ET Open       g plus --suricata-rules SHARED/intel-samples/et-open (the six ET
+                              Open sample files, about 6,300 imported signatures)
 
 Every approach gets two figures.  "Whole process" is the wall time of the child process as
 measured by the parent (interpreter start-up, imports, rule compilation and report writing
@@ -58,6 +60,10 @@ DEFAULT_PACKETS = 1_000_000
 
 # In an approach's analyze options, replaced by the path of the generated packet-rules file.
 PACKET_RULES = "{packet-rules}"
+# In an approach's analyze options, replaced by the ET Open sample folder under --shared.
+ET_OPEN = "{et-open}"
+ET_OPEN_REL = Path("intel-samples") / "et-open"
+_et_open_dir: list[Path] = [DEFAULT_SHARED / ET_OPEN_REL]  # set from --shared by main()
 
 # truth.json "injected" counter -> the netsentry.category whose alerts should find it.
 TRUTH_CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -241,6 +247,10 @@ APPROACHES: tuple[Approach, ...] = (
         ("--rules", PACKET_RULES, "--decoders", "none", "-f", "eve"),
     ),
     Approach("g", "analyze: default rules", "analyze", ("-f", "eve"), count_findings=True),
+    Approach(
+        "h", "analyze: default + ET Open", "analyze",
+        ("-f", "eve", "--suricata-rules", ET_OPEN, "-q"), count_findings=True,
+    ),
 )  # fmt: skip
 FLOOD_KEY = "flood"
 
@@ -507,6 +517,8 @@ def analyze_cmd(
             if packet_rules is None:
                 raise ValueError("the packet-rules file was not written")
             opt = str(packet_rules)
+        elif opt == ET_OPEN:
+            opt = str(_et_open_dir[0])
         options.append(opt)
     return [
         sys.executable, "-m", "netsentry", "analyze", str(capture),
@@ -845,6 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     approaches = select_approaches(args.only)
     data_dir: Path = args.data_dir.resolve()
     shared: Path = args.shared.resolve()
+    _et_open_dir[0] = shared / ET_OPEN_REL
     if args.pcap is not None:
         path = args.pcap.resolve()
         if not path.is_file():

@@ -32,6 +32,15 @@ from netsentry.atomicfile import atomic_text
 from netsentry.capture import CaptureReader
 from netsentry.cli_dga import dga_app
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
+from netsentry.cli_sig import (
+    IprepCategoriesOption,
+    IprepOption,
+    VarOption,
+    parse_vars,
+    register,
+    with_reputation,
+    with_suricata_rules,
+)
 from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
@@ -308,6 +317,17 @@ def analyze(
             "views) or, with --dedup, left out of EVE/CSV.",
         ),
     ] = DEFAULT_WINDOW,
+    suricata_rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--suricata-rules",
+            metavar="PATH",
+            help="Suricata/Snort .rules file or folder to run as well (repeatable).",
+        ),
+    ] = None,
+    variables: VarOption = None,
+    iprep_lists: IprepOption = None,
+    iprep_categories: IprepCategoriesOption = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -355,8 +375,9 @@ def analyze(
         if (types - {"alert"}) and fmt is not OutputFormat.eve:
             raise UsageError("--eve-types needs --format eve")
         protocols = _decoder_list(decoders)
-        ruleset = _load_ruleset(no_rules, rule_files, sets)
-        intel = _load_intel(intel_files)
+        ruleset = _load_ruleset(no_rules, rule_files, sets)  # None with --no-rules
+        ruleset = with_suricata_rules(ruleset, suricata_rules or [], parse_vars(variables), quiet)
+        intel = with_reputation(_load_intel(intel_files), iprep_categories, iprep_lists)
         plan = OutputPlan(
             fmt,
             eve_types=types,
@@ -411,6 +432,7 @@ def analyze(
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
+register(rules_app)
 app.add_typer(rules_app, name="rules")
 app.add_typer(dga_app, name="dga")
 

@@ -40,6 +40,9 @@ from netsentry.rules import (
     RuleSet,
     ThresholdRule,
 )
+from netsentry.sig.detect import SignatureDetector
+from netsentry.sig.model import SignatureRule
+from netsentry.sig.reputation import reputation_of
 
 _EMPTY: list[Finding] = []
 STREAM_OVERLAP = 512  # bytes of the previous chunk kept so stream matches can span chunks
@@ -699,18 +702,25 @@ class Detection:
         self.intel = IntelDetector([r for r in active if isinstance(r, IntelRule)], intel)
         self.dga = DgaDetector([r for r in active if isinstance(r, DgaRule)])
         self.suppression = Suppression(ruleset.allowlist)
+        sig_rules = [r for r in active if isinstance(r, SignatureRule)]
+        self.signatures = (
+            SignatureDetector(sig_rules, reputation_of(intel), engine) if sig_rules else None
+        )
+        self._sig_records = self.signatures.wants() if self.signatures is not None else set()
         self.records: set[str] = (
             set(self.match.groups)
             | set(self.match.plain)
             | set(self.threshold.by_record)
             | set(self.intel.by_record)
             | set(self.dga.by_record)
+            | self._sig_records
         )
         if self.stream.groups:
             self.records.add("stream")
         self.errors: Counter[str] = Counter()
         self._intel_packets = bool(self.intel.by_record.get("packet"))
         self._packet_match = bool(self.match.groups.get("packet") or self.match.plain.get("packet"))
+        self._sig_packets = "packet" in self._sig_records
 
     def wants(self, record: str) -> bool:
         """True when some rule looks at records of this type."""
@@ -725,7 +735,7 @@ class Detection:
         """
         counted, to_check = self.threshold.packet_states(pkt, direction)
         first = self._intel_packets and flow.first_num == pkt.num
-        if not (counted or to_check or first or self._packet_match):
+        if not (counted or to_check or first or self._packet_match or self._sig_packets):
             return _EMPTY
         ctx = Ctx(pkt, flow, direction)
         try:
@@ -743,6 +753,9 @@ class Detection:
                 found += self.match.evaluate("packet", ctx)
             if first:
                 found += self.intel.evaluate("packet", ctx)
+            if self._sig_packets:
+                assert self.signatures is not None
+                found += self.signatures.evaluate("packet", ctx)
         except Exception as exc:  # contain a detector bug: count it, keep analyzing
             self.errors[f"packet: {type(exc).__name__}: {exc}"] += 1
             return _EMPTY
@@ -755,7 +768,17 @@ class Detection:
     ) -> list[Finding]:
         """Findings of stream rules for one reassembled chunk, after allowlists."""
         try:
-            found = self.stream.scan(pkt, flow, direction, chunk)
+            found: list[Finding] = []
+            if "stream" in self._sig_records:
+                assert self.signatures is not None
+                tails = flow.tails
+                tail = tails[direction] if tails is not None else b""
+                found = self.signatures.on_stream(pkt, flow, direction, chunk, tail)
+                if not self.stream.by_direction[direction]:  # else the scan keeps the tail
+                    if tails is None:
+                        tails = flow.tails = [b"", b""]
+                    tails[direction] = (tail + chunk)[-STREAM_OVERLAP:]
+            found += self.stream.scan(pkt, flow, direction, chunk)
         except Exception as exc:  # contain a detector bug
             self.errors[f"stream: {type(exc).__name__}: {exc}"] += 1
             return _EMPTY
@@ -773,6 +796,9 @@ class Detection:
                 found += self.threshold.evaluate(record, ctx)
                 found += self.intel.evaluate(record, ctx)
                 found += self.dga.evaluate(record, ctx)
+                if record in self._sig_records:
+                    assert self.signatures is not None
+                    found += self.signatures.evaluate(record, ctx)
         except Exception as exc:  # contain a detector bug: count it, keep analyzing
             self.errors[f"{record}: {type(exc).__name__}: {exc}"] += 1
             return []

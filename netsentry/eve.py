@@ -70,13 +70,16 @@ def alert_event(finding: Finding, community_id: bool = True) -> dict[str, Any]:
             event["icmp_code"] = flow.icmp_code
     if community_id and flow is not None:
         event["community_id"] = flow.community_id
+    # Imported Suricata signatures carry their gid and classtype description, as Suricata
+    # writes them; netsentry's own rules use gid 1 and the category label.
+    category = getattr(rule, "eve_category", None)
     event["alert"] = {
         "action": "allowed",
-        "gid": 1,
+        "gid": getattr(rule, "gid", 1),
         "signature_id": rule.sid,
         "rev": rule.rev,
         "signature": rule.title,
-        "category": finding.category_label,
+        "category": finding.category_label if category is None else category,
         "severity": finding.eve_severity,
     }
     app = finding.event

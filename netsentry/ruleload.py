@@ -296,6 +296,10 @@ def _convert_value(
         return _allowlist(raw, pos, rule_id, errors)
     if key == "examples":
         return _examples(raw, pos, rule_id, errors)
+    if key == "detect":  # kind: signature (imported Suricata rules)
+        from netsentry.sig.yamlform import detect_from_yaml
+
+        return detect_from_yaml(raw, pos, rule_id, errors.add)
     if hint is bool:
         if isinstance(raw, bool):
             return raw
@@ -464,6 +468,13 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
             need(name, "fields")
     if isinstance(rule, DgaRule):
         _check_dga(rule, item, errors, need)
+    if rule.kind == "signature":
+        from netsentry.sig.model import SignatureRule
+        from netsentry.sig.yamlform import signature_problems
+
+        assert isinstance(rule, SignatureRule)
+        for problem in signature_problems(rule):
+            errors.add(item.pos, rule.id, problem)
     for cond in getattr(rule, "where", ()):
         need(cond.field, "where", cond.pos)
     if len(records) > 1:

@@ -33,6 +33,10 @@ CATEGORIES: dict[str, str] = {
     "dos": "Denial of Service",
     "port-scan": "Port Scan",
     "exploit": "Exploit Attempt",
+    # Suricata classtypes that fit none of the above (see netsentry.sig.translate.CLASSTYPES)
+    "reconnaissance": "Reconnaissance",
+    "policy-violation": "Policy Violation",
+    "suspicious": "Suspicious Activity",
 }
 """Category machine name -> human label (EVE ``alert.category``)."""
 
@@ -235,6 +239,10 @@ RULE_KINDS: dict[str, type[Rule]] = {
     "dga": DgaRule,
 }
 """The ``kind:`` value of a rule -> its dataclass."""
+
+# Imported Suricata signatures (kind: signature) live in their own module, which adds
+# itself to RULE_KINDS; it needs the Rule base class above, hence the late import.
+import netsentry.sig.model  # noqa: E402, F401
 
 
 @dataclass

@@ -46,6 +46,9 @@ UNCOVERED: dict[str, str] = {
         "no phishing rule yet: phishing domains/URLs come from feeds (reported as "
         "threat-intel by the intel rules) and a lure/credential-form heuristic is not built"
     ),
+    "reconnaissance": "for imported Suricata rules (classtypes attempted-recon, network-scan)",
+    "policy-violation": "for imported Suricata rules (classtypes policy-violation, ...)",
+    "suspicious": "for imported Suricata rules (classtypes bad-unknown, misc-activity, ...)",
 }
 """Vocabulary categories no default rule reports yet, and why."""
 

@@ -26,6 +26,7 @@ from netsentry.rules import (
     RuleSet,
     ThresholdRule,
 )
+from netsentry.sig.model import SignatureRule
 from netsentry.yamlfile import Position
 
 COMMON = {"id": "x", "sid": 1, "title": "t", "category": "dos", "severity": "low"}
@@ -37,6 +38,7 @@ def test_rule_kinds_registry() -> None:
         "threshold": ThresholdRule,
         "intel": IntelRule,
         "dga": DgaRule,
+        "signature": SignatureRule,
     } == RULE_KINDS
     for name, cls in RULE_KINDS.items():
         assert cls.kind_name == name

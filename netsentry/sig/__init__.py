@@ -1,0 +1,1 @@
+"""Suricata/Snort signatures: parse, translate into netsentry rules, and run them."""
