@@ -32,7 +32,7 @@ from netsentry.rules import (
     RuleSet,
     ThresholdRule,
 )
-from netsentry.ruletest import rules_without_examples, run_examples
+from netsentry.ruletest import rules_without_examples, run_examples, untested_rules
 
 rules_app = typer.Typer(
     help="List, validate, explain and test detection rules.",
@@ -215,6 +215,13 @@ def test_rules(
     missing = rules_without_examples(ruleset)
     for rule in missing:
         out.print(safe_text(f"FAIL {rule.id}: no 'examples: match:' given"), style="red")
+    untested = untested_rules(ruleset)
+    if untested:
+        out.print(
+            f"{len(untested)} imported signature(s) carry no examples: not tested here "
+            "(Suricata rules are checked against pcaps)",
+            style="yellow",
+        )
     passed = len(results) - len(failures)
     out.print(f"{passed} passed, {len(failures) + len(missing)} failed")
     if failures or missing:

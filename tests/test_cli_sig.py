@@ -53,6 +53,18 @@ def test_import_writes_yaml_that_loads_back(files: tuple[Path, Path], tmp_path: 
     assert rule.destination == "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"
 
 
+def test_rules_test_reports_imported_signatures_as_untested(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rules, _ = files
+    out = tmp_path / "sig.yaml"
+    assert CliRunner().invoke(app, ["rules", "import", str(rules), "-o", str(out)]).exit_code == 0
+    result = CliRunner().invoke(app, ["rules", "test", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 imported signature(s) carry no examples: not tested" in result.output
+    assert "0 passed, 0 failed" in result.output
+
+
 def test_analyze_with_suricata_rules_and_var_override(files: tuple[Path, Path]) -> None:
     rules, pcap = files
     runner = CliRunner()
