@@ -33,6 +33,7 @@ from netsentry.rules import (
     ThresholdRule,
 )
 from netsentry.ruletest import rules_without_examples, run_examples, untested_rules
+from netsentry.sig.model import SignatureRule
 
 rules_app = typer.Typer(
     help="List, validate, explain and test detection rules.",
@@ -84,6 +85,9 @@ def _main_field(rule: Rule) -> str:
         return ", ".join(rule.fields)
     if isinstance(rule, DgaRule):
         return rule.field
+    if isinstance(rule, SignatureRule):
+        # The buffers a signature inspects, in rule order without repeats.
+        return ", ".join(dict.fromkeys(item.buffer for item in rule.detect))
     return ""
 
 

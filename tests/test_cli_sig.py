@@ -65,6 +65,20 @@ def test_rules_test_reports_imported_signatures_as_untested(
     assert "0 passed, 0 failed" in result.output
 
 
+def test_rules_list_shows_the_buffers_a_signature_inspects(tmp_path: Path) -> None:
+    rules = tmp_path / "web.rules"
+    rules.write_text(
+        'alert http any any -> any any (msg:"x"; http.uri; content:"/a"; '
+        'http.host; content:"b"; http.uri; content:"c"; sid:7;)\n'
+    )
+    out = tmp_path / "sig.yaml"
+    assert CliRunner().invoke(app, ["rules", "import", str(rules), "-o", str(out)]).exit_code == 0
+    result = CliRunner().invoke(app, ["rules", "list", "-r", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "sig-7" in line)
+    assert row.rstrip(" │").endswith("http.uri, http.host")
+
+
 def test_analyze_with_suricata_rules_and_var_override(files: tuple[Path, Path]) -> None:
     rules, pcap = files
     runner = CliRunner()
