@@ -31,14 +31,21 @@ from rich.progress import (
 from netsentry import __version__
 from netsentry.applayer import PROTOCOLS
 from netsentry.capture import CaptureReader
+from netsentry.cli_intel import (
+    UPDATE_EXIT_HELP,
+    FeedsOption,
+    load_feed_config,
+    update_intel_command,
+)
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.eve import alert_event, alert_line
+from netsentry.feedcache import load_cached_intel
 from netsentry.intel import IntelSet, load_indicator_file
 from netsentry.report import render_findings, render_summary, safe_text
 from netsentry.ruleload import RuleFileError, load_rules
-from netsentry.rules import SEVERITIES, RuleSet
+from netsentry.rules import SEVERITIES, IntelRule, RuleSet
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 findings at or above --fail-on; 2 usage error or invalid "
@@ -184,16 +191,28 @@ def _load_ruleset(
     return load_rules(rule_files or None, sets or ())
 
 
-def _load_intel(files: list[Path] | None) -> IntelSet | None:
-    if not files:
-        return None
+def _load_intel(
+    files: list[Path] | None,
+    ruleset: RuleSet | None,
+    feed_files: list[Path] | None,
+    no_feeds: bool,
+) -> tuple[IntelSet | None, list[str]]:
+    """Local indicator files plus the cached feeds (never the network), and warnings."""
     merged = IntelSet()
-    for path in files:
+    for path in files or ():
         try:
             load_indicator_file(path, into=merged)
         except OSError as exc:
             raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return merged
+    warnings: list[str] = []
+    wants_feeds = ruleset is not None and any(
+        isinstance(r, IntelRule) and r.enabled for r in ruleset.rules
+    )
+    if wants_feeds and not no_feeds:
+        compiled, warnings = load_cached_intel(load_feed_config(feed_files))
+        if compiled is not None:
+            merged.attach(compiled)
+    return (merged if merged.count else None), warnings
 
 
 def _report_rule_errors(exc: RuleFileError) -> typer.Exit:
@@ -247,6 +266,13 @@ def analyze(
             help="Local indicator list (IPs, CIDRs, domains, URLs, hashes; repeatable).",
         ),
     ] = None,
+    feeds_files: FeedsOption = None,
+    no_feeds: Annotated[
+        bool,
+        typer.Option(
+            "--no-feeds", help="Do not use the feeds downloaded by `netsentry update-intel`."
+        ),
+    ] = False,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -280,7 +306,7 @@ def analyze(
     try:
         protocols = _decoder_list(decoders)
         ruleset = _load_ruleset(no_rules, rule_files, sets)
-        intel = _load_intel(intel_files)
+        intel, intel_warnings = _load_intel(intel_files, ruleset, feeds_files, no_feeds)
         try:
             result = run_analysis(
                 pcaps,
@@ -300,6 +326,8 @@ def analyze(
     summary = result.summary
     if not quiet:
         err = _stderr()
+        for warning in intel_warnings:
+            err.print(safe_text(f"warning: {warning}"), style="yellow")
         for warning in summary.warnings():
             err.print(safe_text(f"warning: {warning}"), style="yellow")
         for problem, count in result.detector_errors.items():
@@ -342,6 +370,7 @@ def analyze(
 
 
 app.add_typer(rules_app, name="rules")
+app.command(name="update-intel", epilog=UPDATE_EXIT_HELP)(update_intel_command)
 
 
 def main() -> None:

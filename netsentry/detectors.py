@@ -10,6 +10,7 @@ its detector class.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,16 @@ from netsentry.matchers import (
 )
 from netsentry.model import Packet, ip_short
 from netsentry.ruleload import check_hyperscan
-from netsentry.rules import Allowlist, IntelRule, MatchRule, Rule, RuleSet, ThresholdRule
+from netsentry.rules import (
+    CATEGORIES,
+    SEVERITIES,
+    Allowlist,
+    IntelRule,
+    MatchRule,
+    Rule,
+    RuleSet,
+    ThresholdRule,
+)
 
 _EMPTY: list[Finding] = []
 STREAM_OVERLAP = 512  # bytes of the previous chunk kept so stream matches can span chunks
@@ -601,6 +611,7 @@ class IntelDetector:
         self.intel = intel or IntelSet()
         self.by_record: dict[str, list[IntelRule]] = defaultdict(list)
         self.predicates = {r.id: [compile_condition(c) for c in r.where] for r in rules}
+        self._derived: dict[tuple[str, str, str], IntelRule] = {}
         for rule in rules:
             self.by_record[rule_record(rule)].append(rule)
 
@@ -641,8 +652,26 @@ class IntelDetector:
                             "value": str(item),
                             "feeds": sorted({h.feed for h in hits}),
                         }
-                        findings.append(Finding.from_ctx(rule, ctx, evidence))
+                        listed = self._as_listed(rule, hits)
+                        findings.append(Finding.from_ctx(listed, ctx, evidence))
         return findings
+
+    def _as_listed(self, rule: IntelRule, hits: list[Any]) -> IntelRule:
+        """The rule with the category and severity of the most severe listing feed that sets
+        a severity in feeds.yaml (an OpenPhish hit is phishing, a Feodo hit critical c2)."""
+        rated = [h for h in hits if h.severity in SEVERITIES]
+        if not rated:
+            return rule
+        best = min(rated, key=lambda h: SEVERITIES[h.severity])
+        if (best.category, best.severity) == (rule.category, rule.severity):
+            return rule
+        key = (rule.id, best.category, best.severity)
+        derived = self._derived.get(key)
+        if derived is None:
+            category = best.category if best.category in CATEGORIES else rule.category
+            derived = dataclasses.replace(rule, category=category, severity=best.severity)
+            self._derived[key] = derived
+        return derived
 
     def _lookup(self, kind: str, value: str) -> list[Any]:
         if kind == "ip_or_domain":

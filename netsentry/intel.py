@@ -16,6 +16,10 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netsentry.intelindex import CompiledIntel
 
 KINDS = ("ip", "domain", "url", "ja3", "sha1")
 
@@ -101,9 +105,18 @@ class IntelSet:
         self._memo: dict[str, dict[str, list[Indicator]]] = {k: {} for k in KINDS}
         self.count = 0
         self.feeds: set[str] = set()
+        self._compiled: list[CompiledIntel] = []
 
     def __len__(self) -> int:
         return self.count
+
+    def attach(self, compiled: CompiledIntel) -> None:
+        """Answer lookups from a compiled feed index too (see :mod:`netsentry.intelindex`)."""
+        self._compiled.append(compiled)
+        self.count += compiled.count
+        self.feeds.update(f.name for f in compiled.feeds)
+        for memo in self._memo.values():
+            memo.clear()
 
     def add(self, indicator: Indicator) -> bool:
         """Add one indicator; False (and nothing added) when its value is not valid."""
@@ -143,9 +156,15 @@ class IntelSet:
         elif kind == "domain":
             hit = self._lookup_domain(value)
         elif kind == "url":
-            hit = self._exact["url"].get(normalize_url(value), [])
+            url = normalize_url(value)
+            hit = self._exact["url"].get(url, [])
+            for compiled in self._compiled:
+                hit = hit + compiled.lookup_exact("url", url)
         else:
-            hit = self._exact[kind].get(value.strip().lower(), [])
+            key = value.strip().lower()
+            hit = self._exact[kind].get(key, [])
+            for compiled in self._compiled:
+                hit = hit + compiled.lookup_exact(kind, key)
         if len(memo) >= self.MEMO:
             memo.clear()
         memo[value] = hit
@@ -160,24 +179,41 @@ class IntelSet:
         value = int(addr)
         bits = 32 if version == 4 else 128
         nets = self._nets[version]
+        best, hit = -1, []
         for prefix in self._prefixes[version]:  # longest prefix first
             key = (value >> (bits - prefix)) << (bits - prefix) if prefix else 0
             found = nets[prefix].get(key)
             if found:
-                return found
-        return []
+                best, hit = prefix, found
+                break
+        for compiled in self._compiled:  # the most specific range wins across sources too
+            prefix, found = compiled.lookup_ip(addr.packed)
+            if found and prefix > best:
+                best, hit = prefix, found
+            elif found and prefix == best:
+                hit = hit + found
+        return hit
 
     def _lookup_domain(self, name: str) -> list[Indicator]:
         name = normalize_domain(name)
         table = self._exact["domain"]
-        while name:
-            found = table.get(name)
+        candidate = name
+        found: list[Indicator] = []
+        while candidate:
+            found = table.get(candidate, [])
             if found:
-                return found
-            _, dot, name = name.partition(".")
+                break
+            _, dot, candidate = candidate.partition(".")
             if not dot:
                 break
-        return []
+        for compiled in self._compiled:
+            # The nearest listed parent wins across sources, as within one.
+            more = compiled.lookup_domain(name)
+            if more and (not found or len(more[0].value) > len(found[0].value)):
+                found = more
+            elif more and more[0].value == found[0].value:
+                found = found + more
+        return found
 
 
 def guess_kind(value: str) -> str | None:
