@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -208,28 +209,38 @@ class _FeedAdapter(HTTPAdapter):
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise requests.ReadTimeout(f"read timed out after {size} bytes") from exc
         except urllib3.exceptions.ProtocolError as exc:
+            # urllib3 drops the partial chunk it read; its message counts it ("IncompleteRead(
+            # 1825 bytes read, 1825 more expected)").
+            partial = re.search(r"(\d+) bytes read", str(exc))
+            size += int(partial.group(1)) if partial else 0
             got = f"{size} of {total}" if total is not None else f"{size}"
             raise requests.ConnectionError(
                 f"truncated body (connection closed after {got} bytes)"
             ) from exc
         except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(f"broken compressed body ({exc})") from exc
+            problem = f"broken compressed body ({exc})"
+            raise requests.exceptions.ContentDecodingError(problem) from exc
         return b"".join(chunks)
 
 
 def _describe(exc: BaseException) -> str:
-    """A short, secret-free-ready reason for a failed request."""
-    if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
-        return f"timeout ({_first_line(exc)})" if "deadline" in str(exc) else "timeout"
+    """A short reason for a failed request (secrets are redacted by the caller)."""
+    text = str(exc)
+    lower = text.lower()
+    if isinstance(exc, requests.Timeout) or "timed out" in lower:
+        return f"timeout ({_first_line(exc)})" if "deadline" in text else "timeout"
+    if "truncated body" in text:
+        return _first_line(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or "certificate" in lower:
+        return "TLS error (certificate or handshake)"
     if isinstance(exc, requests.ConnectionError):
-        text = _first_line(exc)
-        if "truncated body" in text:
-            return text
-        if "refused" in text.lower():
+        if "refused" in lower:
             return "connection refused"
-        if "resolve" in text.lower() or "name or service" in text.lower():
+        if "resolve" in lower or "name or service" in lower or "getaddrinfo" in lower:
             return "cannot resolve host"
-        return f"connection failed ({text})"
+        if "unreachable" in lower:
+            return "network unreachable"
+        return f"connection failed ({_first_line(exc)})"
     return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
@@ -299,7 +310,18 @@ def _fetch(
             expire_after=feed.refresh,
             refresh=force,
         )
-    except Exception as exc:  # no copy to fall back on
+        if force and _unvalidated(response):
+            # Nothing to revalidate with (no ETag or Last-Modified): download it again.
+            adapter.deadline = time.monotonic() + feed.timeout * DEADLINE_FACTOR
+            response = session.get(
+                feed.url,
+                headers=headers,
+                params=params,
+                timeout=feed.timeout,
+                expire_after=feed.refresh,
+                force_refresh=True,
+            )
+    except Exception as exc:  # no usable copy came back (the caller looks in the cache)
         reason = adapter.outcome or _describe(exc)
         return _Fetched("failed", redact(reason, secrets))
     finally:
@@ -318,6 +340,15 @@ def _fetch(
             "failed", redact(adapter.outcome, secrets), body=response.content, cache_key=key
         )
     return _Fetched("fresh", body=response.content, cache_key=key)
+
+
+def _unvalidated(response: requests.Response) -> bool:
+    """A copy served from the cache without asking the server (it had no validators)."""
+    return (
+        bool(getattr(response, "from_cache", False))
+        and not getattr(response, "revalidated", False)
+        and not ("ETag" in response.headers or "Last-Modified" in response.headers)
+    )
 
 
 # -- update ---------------------------------------------------------------------------------
@@ -361,14 +392,18 @@ def update_intel(
                 progress(feed.name, "download", 0, None)
             got = _fetch(session, adapter, feed, force, on_bytes)
             status.state, status.reason = got.state, got.reason
+            if got.body is None and status.has_copy:
+                kept = session.cache.get_response(status.cache_key)  # a forced refresh failed
+                if kept is not None:
+                    bodies[feed.name] = kept.content
+                    continue
             if got.body is not None:
                 bodies[feed.name] = got.body
                 status.cache_key = got.cache_key or status.cache_key
                 status.size = len(got.body)
                 if got.confirmed or not status.confirmed:
                     status.confirmed = now()
-            elif got.state == "failed" and status.has_copy:
-                status.reason += "; no copy in the cache"
+            else:
                 status.cache_key, status.confirmed = "", 0.0
         for feed in enabled:
             status = statuses[feed.name]

@@ -59,6 +59,7 @@ class FormatOptions:
 _DOMAIN = re.compile(r"(?:[\w-]{1,63}\.)+[\w-]{1,63}")
 _HEX = frozenset("0123456789abcdef")
 _IPV4_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}")
+_CIDR_LIKE = re.compile(r"[0-9a-fA-F.:]+/\d+")
 _URL = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
@@ -107,6 +108,8 @@ def classify(raw: str, kinds: tuple[str, ...]) -> Item:
         return (kinds[0], value) if value is not None else (MALFORMED, raw)
     port = _IPV4_PORT.fullmatch(raw)
     kind = guess_kind(port.group(1) if port else raw)
+    if kind == "url" and _CIDR_LIKE.fullmatch(raw):
+        return MALFORMED, raw  # '45.9.148.0/33' is a broken range, not a URL
     if kind is None or (kinds and kind not in kinds):
         return MALFORMED, raw
     value = normalize(kind, raw)
