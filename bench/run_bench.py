@@ -217,6 +217,7 @@ class Approach:
     mode: str
     options: tuple[str, ...] = ()
     count_findings: bool = False  # write the EVE output to a file and count its findings
+    intel: bool = False  # analyze with the 1M-indicator feed cache made by intel_bench.py
 
     @property
     def is_analyze(self) -> bool:
@@ -241,7 +242,12 @@ APPROACHES: tuple[Approach, ...] = (
         ("--rules", PACKET_RULES, "--decoders", "none", "-f", "eve"),
     ),
     Approach("g", "analyze: default rules", "analyze", ("-f", "eve"), count_findings=True),
+    Approach(
+        "h", "analyze: default rules + 1M intel", "analyze", ("-f", "eve"),
+        count_findings=True, intel=True,
+    ),
 )  # fmt: skip
+INTEL_DIR = BENCH_DIR / "data" / "intel-1m"  # bench/intel_bench.py writes the feed cache here
 FLOOD_KEY = "flood"
 
 
@@ -458,7 +464,9 @@ def parent_peak_rss_mb() -> float:
     return (peak / 1024 if sys.platform == "darwin" else peak) / 1024
 
 
-def run_child(label: str, cmd: Sequence[str]) -> tuple[str, float, int]:
+def run_child(
+    label: str, cmd: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[str, float, int]:
     """Run one child to completion; return its stdout, wall seconds and peak RSS (kB).
 
     Output goes to temporary files (not pipes) so the child can be reaped with os.wait4,
@@ -466,7 +474,9 @@ def run_child(label: str, cmd: Sequence[str]) -> tuple[str, float, int]:
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO_ROOT, env=child_env())
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=err, cwd=REPO_ROOT, env={**child_env(), **(env or {})}
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -567,22 +577,50 @@ def measure(job: Job, work: Path, packet_rules: Path | None, short_runs: int) ->
             raise ChildFailed(job.label, cmd, 0, f"unparsable output {stdout!r}: {exc}") from exc
         job.samples.append(sample)
         return None
+    env = intel_env(approach, work)
     eve_out = work / f"{approach.key}-{job.capture.stem}.eve.json"
     output = str(eve_out) if approach.count_findings else os.devnull
     cmd = analyze_cmd(approach, job.capture, output, packet_rules)
     job.command = cmd
     for _ in range(short_runs if job.short else 1):
-        _stdout, wall, rss = run_child(job.label, cmd)
+        _stdout, wall, rss = run_child(job.label, cmd, env)
         job.samples.append(Sample(job.frames, wall, None, rss))
     findings = count_eve(eve_out) if approach.count_findings else None
     startup_cmd = analyze_cmd(approach, DEMO_PCAP, os.devnull, packet_rules)
     job.startup_command = startup_cmd
     for _ in range(short_runs):
         _stdout, startup_wall, _rss = run_child(
-            f"{job.label} (start-up run on {DEMO_PCAP.name})", startup_cmd
+            f"{job.label} (start-up run on {DEMO_PCAP.name})", startup_cmd, env
         )
         job.startups.append(startup_wall)
     return findings
+
+
+def intel_env(approach: Approach, work: Path) -> dict[str, str]:
+    """Where an analyze child finds feeds: h the 1M-indicator cache, the others an empty one
+    (never the user's own ~/.cache/netsentry, which would make runs incomparable)."""
+    if approach.intel:
+        base = INTEL_DIR
+    else:
+        base = work / "no-intel"
+        (base / "config").mkdir(parents=True, exist_ok=True)
+        (base / "config" / "feeds.yaml").write_text("include_defaults: false\n", encoding="utf-8")
+    return {
+        "NETSENTRY_CACHE_DIR": str(base / "cache"),
+        "NETSENTRY_CONFIG_DIR": str(base / "config"),
+    }
+
+
+def ensure_intel() -> None:
+    """Make the 1M-indicator feed cache for h (bench/intel_bench.py) unless it exists."""
+    if (INTEL_DIR / "cache" / "intel.idx").is_file():
+        return
+    print(f"building the 1M-indicator feed cache in {INTEL_DIR} (bench/intel_bench.py) ...")
+    script = BENCH_DIR / "intel_bench.py"
+    subprocess.run(
+        [sys.executable, str(script), "--dir", str(INTEL_DIR)], env=child_env(), check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def ratio(value: float | None, ref: float | None) -> float | None:
@@ -895,6 +933,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="netsentry-bench-") as tmp:
         work = Path(tmp)
         packet_rules: Path | None = None
+        if any(a.intel for a in approaches):
+            ensure_intel()
         if any(PACKET_RULES in a.options for a in approaches):
             try:
                 packet_rule_ids, total_rules = make_packet_rules(work / "packet-rules.yaml")

