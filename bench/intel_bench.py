@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,13 +62,18 @@ def _public(rng: random.Random) -> int:
             return value
 
 
-def write_feed(path: Path, count: int, seed: int = 5) -> dict[str, list[str]]:
-    """The feed file, and samples of listed values for lookups."""
+def write_feed(
+    path: Path, count: int, extra: Sequence[str] = (), seed: int = 5
+) -> dict[str, list[str]]:
+    """The feed file (``extra`` values first, then generated ones up to ``count``), and
+    samples of listed values for lookups."""
     rng = random.Random(seed)
     samples: dict[str, list[str]] = {"ip": [], "cidr": [], "domain": []}
     with path.open("w", encoding="ascii") as out:
         out.write("# generated benchmark feed\n")
-        for i in range(count):
+        for value in extra:
+            out.write(value + "\n")
+        for i in range(len(extra), count):
             roll = i % 20
             if roll == 0:
                 net = ipaddress.IPv4Network((_public(rng), rng.choice((16, 20, 24, 28))), False)
@@ -97,7 +103,7 @@ def child_env(directory: Path) -> dict[str, str]:
     return env
 
 
-def prepare(directory: Path, count: int) -> dict[str, Any]:
+def prepare(directory: Path, count: int, extra: list[str]) -> dict[str, Any]:
     """Generate, serve and update-intel the feed into ``directory``; return the timings."""
     sys.path.insert(0, str(REPO_ROOT))
     from netsentry.feedcache import update_intel
@@ -106,7 +112,7 @@ def prepare(directory: Path, count: int) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
     feed_path = directory / "feed.txt"
     t0 = time.perf_counter()
-    samples = write_feed(feed_path, count)
+    samples = write_feed(feed_path, count, extra)
     generated = time.perf_counter() - t0
     handler = partial(SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
@@ -202,8 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--indicators", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=BENCH_DIR / "data" / "intel-1m")
+    parser.add_argument(
+        "--extra", type=Path, default=None,
+        help="a list of values to include (e.g. the capture's .blocklist.txt, so that the "
+        "analyze run of run_bench.py approach h has real hits)",
+    )
     args = parser.parse_args(argv)
-    prepared = prepare(args.dir, args.indicators)
+    extra: list[str] = []
+    if args.extra is not None:
+        extra = [v.strip() for v in args.extra.read_text(encoding="utf-8").splitlines()
+                 if v.strip() and not v.startswith("#")]
+    prepared = prepare(args.dir, args.indicators, extra)
     samples = prepared.pop("samples")
     report = {"prepare": prepared, "load": time_load(args.dir),
               "lookups": time_lookups(args.dir, samples)}

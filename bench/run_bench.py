@@ -611,16 +611,17 @@ def intel_env(approach: Approach, work: Path) -> dict[str, str]:
     }
 
 
-def ensure_intel() -> None:
-    """Make the 1M-indicator feed cache for h (bench/intel_bench.py) unless it exists."""
+def ensure_intel(capture: Path) -> None:
+    """Make the 1M-indicator feed cache for h (bench/intel_bench.py) unless it exists; the
+    capture's own blocklist (written by the generator) is part of the feed, so h has hits."""
     if (INTEL_DIR / "cache" / "intel.idx").is_file():
         return
     print(f"building the 1M-indicator feed cache in {INTEL_DIR} (bench/intel_bench.py) ...")
-    script = BENCH_DIR / "intel_bench.py"
-    subprocess.run(
-        [sys.executable, str(script), "--dir", str(INTEL_DIR)], env=child_env(), check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    cmd = [sys.executable, str(BENCH_DIR / "intel_bench.py"), "--dir", str(INTEL_DIR)]
+    blocklist = capture.with_name(capture.name + ".blocklist.txt")
+    if blocklist.is_file():
+        cmd += ["--extra", str(blocklist)]
+    subprocess.run(cmd, env=child_env(), check=True, stdout=subprocess.DEVNULL)
 
 
 def ratio(value: float | None, ref: float | None) -> float | None:
@@ -934,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         packet_rules: Path | None = None
         if any(a.intel for a in approaches):
-            ensure_intel()
+            ensure_intel(path)
         if any(PACKET_RULES in a.options for a in approaches):
             try:
                 packet_rule_ids, total_rules = make_packet_rules(work / "packet-rules.yaml")
