@@ -269,3 +269,27 @@ def test_dataset_subdomain_capture_with_its_domain_list(
         ("5.6.7.8", "1.2.3.4", "mail.evil.com", "evil.com", "Known Bad Indicator"),
         ("5.6.7.8", "1.2.3.4", "sub.mail.evil.com", "evil.com", "Known Bad Indicator"),
     ]
+
+
+def test_dns_answer_with_a_listed_address(server: FeedServer) -> None:
+    server.routes["/ips.txt"] = Route(b"45.9.148.3\n")
+    path = feeds_file(server, "{name: c2-ips, url: '{url}/ips.txt', format: list}")
+    answer = dpkt.dns.DNS(
+        id=7, qr=dpkt.dns.DNS_R, rd=1, ra=1,
+        qd=[dpkt.dns.DNS.Q(name="fresh.example", type=dpkt.dns.DNS_A, cls=1)],
+        an=[dpkt.dns.DNS.RR(name="fresh.example", type=dpkt.dns.DNS_A, cls=1, ttl=60,
+                            rlen=4, rdata=bytes([45, 9, 148, 3]))],
+    )
+    write_pcap(Path("a.pcap"), [
+        (T0, ether(ipv4(udp(sport=40000, dport=53, payload=dns_query("fresh.example", 7)),
+                        src="10.0.0.5", dst="10.0.0.53"))),
+        (T0 + 0.01, ether(ipv4(udp(sport=53, dport=40000, payload=bytes(answer)),
+                               src="10.0.0.53", dst="10.0.0.5"))),
+    ])
+    assert invoke(["update-intel", "--feeds", str(path)]).exit_code == 0
+    result = invoke(["analyze", "a.pcap", "-f", "eve", "--feeds", str(path)])
+    assert result.exit_code == 0, result.output
+    assert [(a["alert"]["signature_id"], a["netsentry"]["evidence"]["value"],
+             a["netsentry"]["evidence"]["feeds"]) for a in eve(result)] == [
+        (1009008, "45.9.148.3", ["c2-ips"])
+    ]
