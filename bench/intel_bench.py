@@ -93,6 +93,11 @@ def write_feed(
     return samples
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def child_env(directory: Path) -> dict[str, str]:
     """Environment pointing netsentry at the benchmark cache and configuration."""
     env = dict(os.environ)
@@ -114,8 +119,7 @@ def prepare(directory: Path, count: int, extra: list[str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     samples = write_feed(feed_path, count, extra)
     generated = time.perf_counter() - t0
-    handler = partial(SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    handler = partial(_QuietHandler, directory=str(directory))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
