@@ -6,6 +6,7 @@ downloads, the cache and the compiled index in :mod:`netsentry.feedcache`.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -205,10 +206,9 @@ def update_intel_command(
     progress = _FeedProgress(not no_progress and sys.stderr.isatty(), chosen)
     try:
         result = update_intel(config, names, force=force, progress=progress)
-    except OSError as exc:
-        _err().print(
-            safe_text(f"error: cache {cache_dir()}: {exc.strerror or exc}"), style="bold red"
-        )
+    except (OSError, sqlite3.Error) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        _err().print(safe_text(f"error: cache {cache_dir()}: {problem}"), style="bold red")
         raise typer.Exit(int(ExitCode.INPUT)) from None
     finally:
         progress.stop()

@@ -476,8 +476,10 @@ def _compile(
                 if progress is not None and n % 50000 == 0:
                     progress(feed.name, "parse", n, None)
         except FeedFormatError as exc:
-            status.state = "failed"
-            status.reason = f"{exc}" + ("; copy kept" if status.has_copy else "")
+            # The cached body itself is unusable (a broken archive): nothing of it is matched.
+            status.state, status.reason = "failed", str(exc)
+            status.cache_key, status.confirmed = "", 0.0
+            counts.clear()
         status.indicators = counts["indicators"]
         status.malformed = counts["malformed"]
         status.unsupported = counts["unsupported"]

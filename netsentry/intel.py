@@ -6,6 +6,11 @@ subdomains on label boundaries: ``a.evil.com`` matches ``evil.com``,
 ``notevil.com`` does not), URLs (normalized), and hashes (JA3, certificate
 SHA-1). Every hit names the feed(s) that listed it. Lookups are memoized per
 value, since captures repeat addresses and names endlessly.
+
+Indicators come from :meth:`IntelSet.add` (local files, tests, other importers) and
+from compiled feed indexes attached with :meth:`IntelSet.attach` (see
+:mod:`netsentry.intelindex`); a lookup answers from both, the most specific match
+winning across them.
 """
 
 from __future__ import annotations

@@ -356,20 +356,20 @@ class CompiledIntel:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            data = self.path.read_bytes()
+            data = memoryview(self.path.read_bytes())  # sections are views, not copies
         except FileNotFoundError:
             raise IntelIndexError(
                 f"{path}: no compiled intel (run `netsentry update-intel`)"
             ) from None
         except OSError as exc:
             raise IntelIndexError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        if data[:8] != MAGIC or len(data) < 12:
+        if bytes(data[:8]) != MAGIC or len(data) < 12:
             raise IntelIndexError(
                 f"{path}: not a netsentry intel index (run `netsentry update-intel`)"
             )
         size = int.from_bytes(data[8:12], "little")
         try:
-            header = json.loads(data[12 : 12 + size])
+            header = json.loads(bytes(data[12 : 12 + size]))
             if header.get("version") != FORMAT_VERSION:
                 raise ValueError("version")
             base = 12 + size
@@ -470,7 +470,7 @@ class CompiledIntel:
         return [Indicator(value, kind, f.name, f.category, f.severity) for f in self.sets[set_id]]
 
 
-def _arr(section: tuple[str, bytes], swap: bool) -> array.array[int]:
+def _arr(section: tuple[str, memoryview], swap: bool) -> array.array[int]:
     kind, blob = section
     out = array.array(kind)
     out.frombytes(blob)

@@ -121,10 +121,11 @@ def test_changed_feed_is_updated(server: FeedServer, cache: Path) -> None:
     ],
     ids=["http-500", "timeout", "truncated"],
 )
+@pytest.mark.parametrize("etag", ['"v1"', ""], ids=["etag", "no-validators"])
 def test_failure_keeps_the_stale_copy(
-    server: FeedServer, cache: Path, route: Route, reason: str
+    server: FeedServer, cache: Path, route: Route, reason: str, etag: str
 ) -> None:
-    server.routes["/ips.txt"] = Route(IPS, etag='"v1"')
+    server.routes["/ips.txt"] = Route(IPS, etag=etag)
     config = FeedConfig([feed(server, "/ips.txt", name="ips", timeout=0.5)])
     good = run(config, cache)["ips"]
     server.routes["/ips.txt"] = route
@@ -201,6 +202,7 @@ def test_broken_zip_is_a_failure_with_reason(server: FeedServer, cache: Path) ->
     status = run(config, cache)["zipped"]
     assert status.state == "failed"
     assert status.reason.startswith("broken zip body")
+    assert not status.has_copy and status.indicators == 0  # nothing of it is matched
 
 
 def test_garbage_lines_are_counted_not_fatal(server: FeedServer, cache: Path) -> None:
