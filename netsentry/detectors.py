@@ -612,44 +612,61 @@ class IntelDetector:
         self.by_record: dict[str, list[IntelRule]] = defaultdict(list)
         self.predicates = {r.id: [compile_condition(c) for c in r.where] for r in rules}
         self._derived: dict[tuple[str, str, str], IntelRule] = {}
+        # Fields resolved once, not per event: (spec, indicator kind) per rule.
+        self.plans: dict[str, list[tuple[FieldSpec, str]]] = {}
         for rule in rules:
             self.by_record[rule_record(rule)].append(rule)
+            specs = [resolve(name) for name in rule.fields]
+            self.plans[rule.id] = [
+                (s, "address" if s.name in ("src_ip", "dest_ip") else _INTEL_KIND.get(s.name, ""))
+                for s in specs
+                if s
+            ]
 
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
-        if not self.intel.count:
+        rules = self.by_record.get(record)
+        if not rules or not self.intel.count:
             return []
-        pkt, flow = ctx.pkt, ctx.flow
-        later_packet = pkt is not None and flow is not None and flow.first_num != pkt.num
-        if record == "packet" and later_packet:
-            return []  # address lookups: once per flow, on its first packet
+        if record == "packet":
+            pkt, flow = ctx.pkt, ctx.flow
+            if pkt is not None and flow is not None and flow.first_num != pkt.num:
+                return []  # address lookups: once per flow, on its first packet
         findings: list[Finding] = []
-        for rule in self.by_record.get(record, ()):
+        event = ctx.event
+        lookup = self.intel.lookup
+        for rule in rules:
             preds = self.predicates[rule.id]
             if preds and not all(p(ctx) for p in preds):
                 continue
-            for name in rule.fields:
-                spec = resolve(name)
-                assert spec is not None
-                if (
-                    spec.side is not None
-                    and ctx.event is not None
-                    and ctx.event.direction != spec.side
-                ):
+            for spec, kind in self.plans[rule.id]:
+                if spec.side is not None and event is not None and event.direction != spec.side:
                     continue
+                if kind == "address":  # src_ip/dest_ip: looked up packed, text only on a hit
+                    packed = ctx.src if spec.name == "src_ip" else ctx.dst
+                    if not packed or not self.intel.lookup_packed(packed):
+                        continue
+                    kind = "ip"
                 value = spec.get(ctx)
                 if value is None:
                     continue
-                if spec.name == "http.url" and ctx.event is not None:
-                    value = _absolute_url(ctx.event.record, str(value))
-                for item in value if isinstance(value, list) else [value]:
-                    hits = self._lookup(_INTEL_KIND.get(spec.name, ""), str(item))
+                if spec.name == "http.url" and event is not None:
+                    value = _absolute_url(event.record, str(value))
+                for item in value if isinstance(value, list) else (value,):
+                    item = str(item)
+                    if kind == "ip_or_domain":  # DNS answer data: an address or a name
+                        ip = ":" in item or item.replace(".", "").isdigit()
+                        hits = lookup("ip" if ip else "domain", item)
+                    else:
+                        hits = lookup(kind, item) if kind else []
+                    if not hits:
+                        continue
                     if rule.feeds:
                         hits = [h for h in hits if h.feed in rule.feeds]
                     if hits:
                         evidence = {
                             "field": spec.name,
                             "indicator": hits[0].value,
-                            "value": str(item),
+                            "value": item,
                             "feeds": sorted({h.feed for h in hits}),
                         }
                         listed = self._as_listed(rule, hits)
@@ -672,13 +689,6 @@ class IntelDetector:
             derived = dataclasses.replace(rule, category=category, severity=best.severity)
             self._derived[key] = derived
         return derived
-
-    def _lookup(self, kind: str, value: str) -> list[Any]:
-        if kind == "ip_or_domain":
-            return self.intel.lookup("ip", value) or self.intel.lookup("domain", value)
-        if not kind:
-            return []
-        return self.intel.lookup(kind, value)
 
 
 DETECTORS: dict[str, type] = {

@@ -108,6 +108,7 @@ class IntelSet:
         self._nets: dict[int, dict[int, dict[int, list[Indicator]]]] = {4: {}, 6: {}}
         self._prefixes: dict[int, list[int]] = {4: [], 6: []}
         self._memo: dict[str, dict[str, list[Indicator]]] = {k: {} for k in KINDS}
+        self._packed_memo: dict[bytes, list[Indicator]] = {}
         self.count = 0
         self.feeds: set[str] = set()
         self._compiled: list[CompiledIntel] = []
@@ -122,6 +123,7 @@ class IntelSet:
         self.feeds.update(f.name for f in compiled.feeds)
         for memo in self._memo.values():
             memo.clear()
+        self._packed_memo.clear()
 
     def add(self, indicator: Indicator) -> bool:
         """Add one indicator; False (and nothing added) when its value is not valid."""
@@ -144,6 +146,8 @@ class IntelSet:
         self.feeds.add(indicator.feed)
         if self._memo[kind]:
             self._memo[kind].clear()
+        if kind == "ip":
+            self._packed_memo.clear()
         return True
 
     def update(self, indicators: Iterable[Indicator]) -> int:
@@ -175,14 +179,30 @@ class IntelSet:
         memo[value] = hit
         return hit
 
+    def lookup_packed(self, packed: bytes) -> list[Indicator]:
+        """Indicators for an address in network byte order (4 or 16 bytes), memoized.
+
+        The per-flow address lookups take this path: no text form is built unless a
+        finding needs it."""
+        hit = self._packed_memo.get(packed)
+        if hit is None:
+            hit = self._lookup_address(packed) if len(packed) in (4, 16) else []
+            if len(self._packed_memo) >= self.MEMO:
+                self._packed_memo.clear()
+            self._packed_memo[packed] = hit
+        return hit
+
     def _lookup_ip(self, text: str) -> list[Indicator]:
-        # inet_pton: a quarter of ipaddress.ip_address's time, and this runs once per flow
+        # inet_pton: a quarter of ipaddress.ip_address's time
         six = ":" in text
         try:
             packed = socket.inet_pton(socket.AF_INET6 if six else socket.AF_INET, text)
         except (OSError, ValueError):
             return []
-        version = 6 if six else 4
+        return self._lookup_address(packed)
+
+    def _lookup_address(self, packed: bytes) -> list[Indicator]:
+        version = 4 if len(packed) == 4 else 6
         value = int.from_bytes(packed, "big")
         bits = 32 if version == 4 else 128
         nets = self._nets[version]

@@ -30,6 +30,7 @@ import os
 import socket
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,16 @@ def value_hash(kind: str, value: str) -> int:
     return int.from_bytes(digest, "little")
 
 
+BLOOM_BITS = 1 << 24
+"""Bits of the pre-filter of string keys (2 MiB): with 1M keys, 6% of misses pass it."""
+
+
+def bloom_bit(kind: str, value: str) -> int:
+    """The pre-filter bit of a string indicator: CRC-32 costs a fifth of a BLAKE2b, and most
+    lookups (every parent of every queried name) are misses that stop here."""
+    return zlib.crc32(f"{kind}\0{value}".encode()) & (BLOOM_BITS - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class FeedInfo:
     """What a finding says about a feed that listed an indicator."""
@@ -104,6 +115,7 @@ class IndexBuilder:
         self.feeds: list[FeedInfo] = []
         self._ip: dict[int, dict[int, int]] = {4: {}, 6: {}}  # (net << 8 | prefix) -> feed bits
         self._str: dict[int, int] = {}  # value hash -> feed bits
+        self._bloom = bytearray(BLOOM_BITS // 8)
         self._allow_nets: dict[int, set[tuple[int, int]]] = {4: set(), 6: set()}
         self._allow_exact: set[str] = set()
         self._allow_suffix: set[str] = set()
@@ -194,6 +206,8 @@ class IndexBuilder:
             return "dropped"
         key = value_hash(kind, value)
         self._str[key] = self._str.get(key, 0) | bit
+        at = bloom_bit(kind, value)
+        self._bloom[at >> 3] |= 1 << (at & 7)
         return "ok"
 
     @property
@@ -237,6 +251,7 @@ class IndexBuilder:
                 len(keys),
             )
         )
+        sections.append(("str.bloom", "B", bytes(self._bloom), len(self._bloom)))
         for name, values in (
             ("allow.exact", self._allow_exact),
             ("allow.suffix", self._allow_suffix),
@@ -393,6 +408,9 @@ class CompiledIntel:
             self._ip_prefix = {4: _arr(raw["v4.prefix"], swap), 6: _arr(raw["v6.prefix"], swap)}
             self._keys = _arr(raw["str.keys"], swap)
             self._key_sets = _arr(raw["str.sets"], swap)
+            self._bloom = bytes(raw["str.bloom"][1])
+            if len(self._bloom) != BLOOM_BITS // 8:
+                raise ValueError("bloom size")
             self._allow_exact = _arr(raw["allow.exact"], swap)
             self._allow_suffix = _arr(raw["allow.suffix"], swap)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -432,14 +450,24 @@ class CompiledIntel:
 
     def lookup_exact(self, kind: str, value: str) -> list[Indicator]:
         """Indicators of a normalized URL, JA3 or SHA-1 (or one domain, no parents)."""
+        if not self._maybe(kind, value):
+            return []
         set_id = _find(self._keys, value_hash(kind, value), self._key_sets)
         return self._indicators(value, kind, set_id) if set_id else []
+
+    def _maybe(self, kind: str, value: str) -> bool:
+        at = bloom_bit(kind, value)
+        return bool(self._bloom[at >> 3] >> (at & 7) & 1)
 
     def lookup_domain(self, name: str) -> list[Indicator]:
         """Indicators of a normalized domain or of its nearest listed parent."""
         candidate = name
         while candidate:
-            set_id = _find(self._keys, value_hash("domain", candidate), self._key_sets)
+            set_id = (
+                _find(self._keys, value_hash("domain", candidate), self._key_sets)
+                if self._maybe("domain", candidate)
+                else 0
+            )
             if set_id:
                 return (
                     []
