@@ -14,6 +14,7 @@ cache; ``analyze`` only reads it (never the network, never the feed bodies). Loa
   of ``kind + NUL + normalized value``. A lookup hashes the value (and, for a domain,
   each parent on a label boundary) and binary-searches. The chance that a value not
   listed collides with one of 1M listed hashes is 1M / 2**64 (about 5e-14) per lookup.
+  A 2 MiB bitmap of CRC-32s answers most misses before any BLAKE2b is computed.
 
 No pickle: the file is a magic number, a JSON header (feeds, feed sets, section
 offsets) and raw little- or big-endian arrays (the header says which).

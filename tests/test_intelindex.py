@@ -206,3 +206,17 @@ def test_intervals_match_longest_prefix_reference(
                  for n, f in covering if n.prefixlen == best}
             )
         assert sorted(ip_hits(compiled, str(address))) == expected, str(address)
+
+
+def test_packed_lookups_answer_like_text_ones(tmp_path: Path) -> None:
+    compiled = build(tmp_path, {"feed": [("ip", "45.9.148.0/24"), ("ip", "2001:db8:bad::/48")]})
+    intel = IntelSet()
+    intel.add(Indicator("45.9.148.3", "ip", "local"))
+    intel.attach(compiled)
+    for text in ("45.9.148.3", "45.9.148.4", "45.9.149.1", "2001:db8:bad::9", "2001:db8::1"):
+        packed = ipaddress.ip_address(text).packed
+        assert intel.lookup_packed(packed) == intel.lookup("ip", text), text
+    assert [h.feed for h in intel.lookup_packed(bytes([45, 9, 148, 3]))] == ["local"]
+    assert intel.lookup_packed(b"\x01\x02") == []  # not an address
+    intel.add(Indicator("45.9.149.1", "ip", "late"))  # adding clears the memo
+    assert [h.feed for h in intel.lookup_packed(bytes([45, 9, 149, 1]))] == ["late"]
