@@ -293,3 +293,27 @@ def test_dns_answer_with_a_listed_address(server: FeedServer) -> None:
              a["netsentry"]["evidence"]["feeds"]) for a in eve(result)] == [
         (1009008, "45.9.148.3", ["c2-ips"])
     ]
+
+
+def test_progress_lines_per_feed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from netsentry import cli_intel
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(
+        cli_intel, "_err", lambda: Console(file=buffer, force_terminal=True, width=100)
+    )
+    progress = cli_intel._FeedProgress(True, ["alpha", "beta"])
+    progress("alpha", "download", 512, 2048)
+    progress("alpha", "parse", 50_000, None)
+    progress("unknown", "download", 1, None)  # ignored, not an error
+    progress.stop()
+    shown = buffer.getvalue()
+    assert "alpha" in shown and "beta" in shown
+    assert "parsed 50,000 entries" in shown
+    quiet = cli_intel._FeedProgress(False, ["alpha"])
+    quiet("alpha", "download", 1, 2)
+    quiet.stop()
