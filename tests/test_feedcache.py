@@ -20,10 +20,10 @@ from netsentry.feedcache import (
     index_path,
     load_cached_intel,
     read_statuses,
-    redact,
     status_path,
     update_intel,
 )
+from netsentry.feedhttp import redact
 from netsentry.feeds import Auth, Feed, FeedConfig
 from netsentry.intel import IntelSet
 from tests.feedserver import FeedServer, Route, serve
