@@ -71,6 +71,7 @@ TRUTH_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("http_xss", "xss"),
     ("http_traversal", "directory-traversal"),
     ("http_malware_sig", "malware-delivery"),
+    ("dns_blocklist_queries", "threat-intel"),  # found by h only: g runs without feeds
 )
 
 
@@ -223,6 +224,7 @@ class Approach:
     mode: str
     options: tuple[str, ...] = ()
     count_findings: bool = False  # write the EVE output to a file and count its findings
+    intel: bool = False  # analyze with the 1M-indicator feed cache made by intel_bench.py
 
     @property
     def is_analyze(self) -> bool:
@@ -248,10 +250,15 @@ APPROACHES: tuple[Approach, ...] = (
     ),
     Approach("g", "analyze: default rules", "analyze", ("-f", "eve"), count_findings=True),
     Approach(
-        "h", "analyze: default + ET Open", "analyze",
+        "h", "analyze: default rules + 1M intel", "analyze", ("-f", "eve"),
+        count_findings=True, intel=True,
+    ),
+    Approach(
+        "i", "analyze: default + ET Open", "analyze",
         ("-f", "eve", "--suricata-rules", ET_OPEN, "-q"), count_findings=True,
     ),
 )  # fmt: skip
+INTEL_DIR = BENCH_DIR / "data" / "intel-1m"  # bench/intel_bench.py writes the feed cache here
 FLOOD_KEY = "flood"
 
 
@@ -468,7 +475,9 @@ def parent_peak_rss_mb() -> float:
     return (peak / 1024 if sys.platform == "darwin" else peak) / 1024
 
 
-def run_child(label: str, cmd: Sequence[str]) -> tuple[str, float, int]:
+def run_child(
+    label: str, cmd: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[str, float, int]:
     """Run one child to completion; return its stdout, wall seconds and peak RSS (kB).
 
     Output goes to temporary files (not pipes) so the child can be reaped with os.wait4,
@@ -476,7 +485,9 @@ def run_child(label: str, cmd: Sequence[str]) -> tuple[str, float, int]:
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO_ROOT, env=child_env())
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=err, cwd=REPO_ROOT, env={**child_env(), **(env or {})}
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -579,22 +590,51 @@ def measure(job: Job, work: Path, packet_rules: Path | None, short_runs: int) ->
             raise ChildFailed(job.label, cmd, 0, f"unparsable output {stdout!r}: {exc}") from exc
         job.samples.append(sample)
         return None
+    env = intel_env(approach, work)
     eve_out = work / f"{approach.key}-{job.capture.stem}.eve.json"
     output = str(eve_out) if approach.count_findings else os.devnull
     cmd = analyze_cmd(approach, job.capture, output, packet_rules)
     job.command = cmd
     for _ in range(short_runs if job.short else 1):
-        _stdout, wall, rss = run_child(job.label, cmd)
+        _stdout, wall, rss = run_child(job.label, cmd, env)
         job.samples.append(Sample(job.frames, wall, None, rss))
     findings = count_eve(eve_out) if approach.count_findings else None
     startup_cmd = analyze_cmd(approach, DEMO_PCAP, os.devnull, packet_rules)
     job.startup_command = startup_cmd
     for _ in range(short_runs):
         _stdout, startup_wall, _rss = run_child(
-            f"{job.label} (start-up run on {DEMO_PCAP.name})", startup_cmd
+            f"{job.label} (start-up run on {DEMO_PCAP.name})", startup_cmd, env
         )
         job.startups.append(startup_wall)
     return findings
+
+
+def intel_env(approach: Approach, work: Path) -> dict[str, str]:
+    """Where an analyze child finds feeds: h the 1M-indicator cache, the others an empty one
+    (never the user's own ~/.cache/netsentry, which would make runs incomparable)."""
+    if approach.intel:
+        base = INTEL_DIR
+    else:
+        base = work / "no-intel"
+        (base / "config").mkdir(parents=True, exist_ok=True)
+        (base / "config" / "feeds.yaml").write_text("include_defaults: false\n", encoding="utf-8")
+    return {
+        "NETSENTRY_CACHE_DIR": str(base / "cache"),
+        "NETSENTRY_CONFIG_DIR": str(base / "config"),
+    }
+
+
+def ensure_intel(capture: Path) -> None:
+    """Make the 1M-indicator feed cache for h (bench/intel_bench.py) unless it exists; the
+    capture's own blocklist (written by the generator) is part of the feed, so h has hits."""
+    if (INTEL_DIR / "cache" / "intel.idx").is_file():
+        return
+    print(f"building the 1M-indicator feed cache in {INTEL_DIR} (bench/intel_bench.py) ...")
+    cmd = [sys.executable, str(BENCH_DIR / "intel_bench.py"), "--dir", str(INTEL_DIR)]
+    blocklist = capture.with_name(capture.name + ".blocklist.txt")
+    if blocklist.is_file():
+        cmd += ["--extra", str(blocklist)]
+    subprocess.run(cmd, env=child_env(), check=True, stdout=subprocess.DEVNULL)
 
 
 def ratio(value: float | None, ref: float | None) -> float | None:
@@ -908,6 +948,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="netsentry-bench-") as tmp:
         work = Path(tmp)
         packet_rules: Path | None = None
+        if any(a.intel for a in approaches):
+            ensure_intel(path)
         if any(PACKET_RULES in a.options for a in approaches):
             try:
                 packet_rule_ids, total_rules = make_packet_rules(work / "packet-rules.yaml")
@@ -950,6 +992,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         truth_rows = truth_comparison(findings["g"], truth)
         print_findings(f"g. analyze: default rules on {path.name}", findings["g"], truth_rows)
         report_findings["g"] = {**asdict(findings["g"]), "truth": truth_rows}
+    if "h" in findings:  # the same rules with the 1M-indicator feed: the blocklist queries
+        truth_rows = truth_comparison(findings["h"], truth)
+        print_findings(f"h. analyze: default rules + 1M intel on {path.name}", findings["h"],
+                       truth_rows)  # fmt: skip
+        report_findings["h"] = {**asdict(findings["h"]), "truth": truth_rows}
 
     flood_report: dict[str, Any] | None = None
     if flood_job is not None and ok(flood_job):

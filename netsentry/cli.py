@@ -31,6 +31,12 @@ from netsentry.applayer import PROTOCOLS
 from netsentry.atomicfile import atomic_text
 from netsentry.capture import CaptureReader
 from netsentry.cli_dga import dga_app
+from netsentry.cli_intel import (
+    UPDATE_EXIT_HELP,
+    FeedsOption,
+    load_feed_config,
+    update_intel_command,
+)
 from netsentry.cli_rules import FilesOption, print_rule_errors, rules_app
 from netsentry.cli_sig import (
     IprepCategoriesOption,
@@ -44,11 +50,12 @@ from netsentry.cli_sig import (
 from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
+from netsentry.feedcache import load_cached_intel
 from netsentry.intel import IntelSet, load_indicator_file
 from netsentry.outputs import OutputFormat, OutputPlan, Outputs, default_format
 from netsentry.report import safe_text
 from netsentry.ruleload import RuleFileError, load_rules
-from netsentry.rules import SEVERITIES, RuleSet
+from netsentry.rules import SEVERITIES, IntelRule, RuleSet
 from netsentry.sinks import EVE_TYPES
 
 EXIT_CODES_HELP = (
@@ -164,16 +171,28 @@ def _load_ruleset(
     return load_rules(rule_files or None, sets or ())
 
 
-def _load_intel(files: list[Path] | None) -> IntelSet | None:
-    if not files:
-        return None
+def _load_intel(
+    files: list[Path] | None,
+    ruleset: RuleSet | None,
+    feed_files: list[Path] | None,
+    no_feeds: bool,
+) -> tuple[IntelSet | None, list[str]]:
+    """Local indicator files plus the cached feeds (never the network), and warnings."""
     merged = IntelSet()
-    for path in files:
+    for path in files or ():
         try:
             load_indicator_file(path, into=merged)
         except OSError as exc:
             raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return merged
+    warnings: list[str] = []
+    wants_feeds = ruleset is not None and any(
+        isinstance(r, IntelRule) and r.enabled for r in ruleset.rules
+    )
+    if wants_feeds and not no_feeds:
+        compiled, warnings = load_cached_intel(load_feed_config(feed_files))
+        if compiled is not None:
+            merged.attach(compiled)
+    return (merged if merged.count else None), warnings
 
 
 def _report_rule_errors(exc: RuleFileError) -> typer.Exit:
@@ -328,6 +347,13 @@ def analyze(
     variables: VarOption = None,
     iprep_lists: IprepOption = None,
     iprep_categories: IprepCategoriesOption = None,
+    feeds_files: FeedsOption = None,
+    no_feeds: Annotated[
+        bool,
+        typer.Option(
+            "--no-feeds", help="Do not use the feeds downloaded by `netsentry update-intel`."
+        ),
+    ] = False,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Never show the progress bar.")
     ] = False,
@@ -377,7 +403,8 @@ def analyze(
         protocols = _decoder_list(decoders)
         ruleset = _load_ruleset(no_rules, rule_files, sets)  # None with --no-rules
         ruleset = with_suricata_rules(ruleset, suricata_rules or [], parse_vars(variables), quiet)
-        intel = with_reputation(_load_intel(intel_files), iprep_categories, iprep_lists)
+        intel, intel_warnings = _load_intel(intel_files, ruleset, feeds_files, no_feeds)
+        intel = with_reputation(intel, iprep_categories, iprep_lists)
         plan = OutputPlan(
             fmt,
             eve_types=types,
@@ -418,6 +445,8 @@ def analyze(
     summary = result.summary
     err = _stderr()
     if not quiet:
+        for warning in intel_warnings:
+            err.print(safe_text(f"warning: {warning}"), style="yellow")
         for warning in summary.warnings():
             err.print(safe_text(f"warning: {warning}"), style="yellow")
         for problem, count in result.detector_errors.items():
@@ -435,6 +464,7 @@ def analyze(
 register(rules_app)
 app.add_typer(rules_app, name="rules")
 app.add_typer(dga_app, name="dga")
+app.command(name="update-intel", epilog=UPDATE_EXIT_HELP)(update_intel_command)
 
 
 def main() -> None:

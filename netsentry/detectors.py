@@ -10,6 +10,7 @@ its detector class.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from netsentry.matchers import (
 from netsentry.model import Packet, ip_short
 from netsentry.ruleload import check_hyperscan
 from netsentry.rules import (
+    CATEGORIES,
+    SEVERITIES,
     Allowlist,
     DgaRule,
     IntelRule,
@@ -615,55 +618,84 @@ class IntelDetector:
         self.intel = intel or IntelSet()
         self.by_record: dict[str, list[IntelRule]] = defaultdict(list)
         self.predicates = {r.id: [compile_condition(c) for c in r.where] for r in rules}
+        self._derived: dict[tuple[str, str, str], IntelRule] = {}
+        # Fields resolved once, not per event: (spec, indicator kind) per rule.
+        self.plans: dict[str, list[tuple[FieldSpec, str]]] = {}
         for rule in rules:
             self.by_record[rule_record(rule)].append(rule)
+            specs = [resolve(name) for name in rule.fields]
+            self.plans[rule.id] = [
+                (s, "address" if s.name in ("src_ip", "dest_ip") else _INTEL_KIND.get(s.name, ""))
+                for s in specs
+                if s
+            ]
 
     def evaluate(self, record: str, ctx: Ctx) -> list[Finding]:
-        if not self.intel.count:
+        rules = self.by_record.get(record)
+        if not rules or not self.intel.count:
             return []
-        pkt, flow = ctx.pkt, ctx.flow
-        later_packet = pkt is not None and flow is not None and flow.first_num != pkt.num
-        if record == "packet" and later_packet:
-            return []  # address lookups: once per flow, on its first packet
+        if record == "packet":
+            pkt, flow = ctx.pkt, ctx.flow
+            if pkt is not None and flow is not None and flow.first_num != pkt.num:
+                return []  # address lookups: once per flow, on its first packet
         findings: list[Finding] = []
-        for rule in self.by_record.get(record, ()):
+        event = ctx.event
+        lookup = self.intel.lookup
+        for rule in rules:
             preds = self.predicates[rule.id]
             if preds and not all(p(ctx) for p in preds):
                 continue
-            for name in rule.fields:
-                spec = resolve(name)
-                assert spec is not None
-                if (
-                    spec.side is not None
-                    and ctx.event is not None
-                    and ctx.event.direction != spec.side
-                ):
+            for spec, kind in self.plans[rule.id]:
+                if spec.side is not None and event is not None and event.direction != spec.side:
                     continue
+                if kind == "address":  # src_ip/dest_ip: looked up packed, text only on a hit
+                    packed = ctx.src if spec.name == "src_ip" else ctx.dst
+                    if not packed or not self.intel.lookup_packed(packed):
+                        continue
+                    kind = "ip"
                 value = spec.get(ctx)
                 if value is None:
                     continue
-                if spec.name == "http.url" and ctx.event is not None:
-                    value = _absolute_url(ctx.event.record, str(value))
-                for item in value if isinstance(value, list) else [value]:
-                    hits = self._lookup(_INTEL_KIND.get(spec.name, ""), str(item))
+                if spec.name == "http.url" and event is not None:
+                    value = _absolute_url(event.record, str(value))
+                for item in value if isinstance(value, list) else (value,):
+                    item = str(item)
+                    if kind == "ip_or_domain":  # DNS answer data: an address or a name
+                        ip = ":" in item or item.replace(".", "").isdigit()
+                        hits = lookup("ip" if ip else "domain", item)
+                    else:
+                        hits = lookup(kind, item) if kind else []
+                    if not hits:
+                        continue
                     if rule.feeds:
                         hits = [h for h in hits if h.feed in rule.feeds]
                     if hits:
                         evidence = {
                             "field": spec.name,
                             "indicator": hits[0].value,
-                            "value": str(item),
+                            "value": item,
                             "feeds": sorted({h.feed for h in hits}),
                         }
-                        findings.append(Finding.from_ctx(rule, ctx, evidence))
+                        listed = self._as_listed(rule, hits)
+                        findings.append(Finding.from_ctx(listed, ctx, evidence))
         return findings
 
-    def _lookup(self, kind: str, value: str) -> list[Any]:
-        if kind == "ip_or_domain":
-            return self.intel.lookup("ip", value) or self.intel.lookup("domain", value)
-        if not kind:
-            return []
-        return self.intel.lookup(kind, value)
+    def _as_listed(self, rule: IntelRule, hits: list[Any]) -> IntelRule:
+        """The rule with the category and severity of the most severe listing feed that sets
+        a severity in feeds.yaml (an OpenPhish hit is phishing, a Feodo hit critical c2)."""
+        rated = [h for h in hits if h.severity in SEVERITIES]
+        if not rated:
+            return rule
+        best = min(rated, key=lambda h: SEVERITIES[h.severity])
+        if (best.category, best.severity) == (rule.category, rule.severity):
+            return rule
+        key = (rule.id, best.category, best.severity)
+        derived = self._derived.get(key)
+        if derived is None:
+            category = best.category if best.category in CATEGORIES else rule.category
+            derived = dataclasses.replace(rule, category=category, severity=best.severity)
+            self._derived[key] = derived
+        return derived
 
 
 DETECTORS: dict[str, type] = {

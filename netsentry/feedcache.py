@@ -1,0 +1,303 @@
+"""update-intel's orchestration and the cache ``analyze`` reads: statuses and the index.
+
+The cache directory (:func:`netsentry.config.cache_dir`) holds:
+
+- ``http-cache.sqlite``: requests-cache's SQLite store of every feed response, with
+  the JSON serializer (no pickle anywhere). A copy stays fresh for the feed's
+  ``refresh`` interval; after that ``update-intel`` revalidates it with a conditional
+  request (ETag / Last-Modified, so an unchanged feed costs a 304), and
+  ``stale_if_error`` keeps the last good copy when the server fails or times out.
+- ``intel.idx``: every enabled feed compiled into one index
+  (:mod:`netsentry.intelindex`), rebuilt by each ``update-intel``.
+- ``feeds.json``: per-feed status of the last run (state, reason, counts, when the
+  kept copy was last confirmed), for ``update-intel --status`` and ``analyze``.
+
+:func:`update_intel` is the only code here that touches the network (through
+:mod:`netsentry.feedhttp`, which also keeps secrets out of the cache and messages);
+``analyze`` calls :func:`load_cached_intel`, which reads ``intel.idx`` and
+``feeds.json`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from netsentry.config import cache_dir
+from netsentry.feedformats import MALFORMED, UNSUPPORTED, FeedFormatError, parse_feed
+from netsentry.feedhttp import fetch, session_for
+from netsentry.feeds import Feed, FeedConfig
+from netsentry.intelindex import CompiledIntel, FeedInfo, IndexBuilder, IntelIndexError
+
+INDEX_NAME = "intel.idx"
+STATUS_NAME = "feeds.json"
+
+Progress = Callable[[str, str, int, "int | None"], None]
+"""progress(feed name, stage, done, total): stage is 'download' (bytes) or 'parse'."""
+
+
+@dataclass
+class FeedStatus:
+    """What happened to one feed, kept in ``feeds.json`` between runs."""
+
+    name: str
+    state: str = "never"  # updated, not-modified, fresh, failed, skipped, never
+    reason: str = ""
+    checked: float = 0.0  # when update-intel last tried this feed (Unix time)
+    confirmed: float = 0.0  # when the kept copy was last downloaded or revalidated (0: none)
+    indicators: int = 0
+    malformed: int = 0
+    unsupported: int = 0
+    dropped: int = 0  # allowlisted or bogons
+    size: int = 0  # bytes of the kept copy
+    cache_key: str = ""
+
+    @property
+    def has_copy(self) -> bool:
+        """True when a downloaded copy is in the cache."""
+        return bool(self.cache_key) and self.confirmed > 0
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the kept copy was last confirmed (None: no copy)."""
+        if not self.has_copy:
+            return None
+        return max(0.0, (now if now is not None else time.time()) - self.confirmed)
+
+
+@dataclass
+class UpdateResult:
+    """The statuses of one run, in feeds.yaml order."""
+
+    statuses: list[FeedStatus]
+    index_count: int = 0
+    compiled: bool = False
+
+    @property
+    def failed(self) -> list[FeedStatus]:
+        """Feeds whose download failed this run (a stale copy may be kept)."""
+        return [s for s in self.statuses if s.state == "failed"]
+
+
+# -- status file ----------------------------------------------------------------------------
+
+
+def status_path(directory: Path | None = None) -> Path:
+    """``feeds.json`` in the cache directory."""
+    return (directory or cache_dir()) / STATUS_NAME
+
+
+def index_path(directory: Path | None = None) -> Path:
+    """``intel.idx`` in the cache directory."""
+    return (directory or cache_dir()) / INDEX_NAME
+
+
+def read_statuses(directory: Path | None = None) -> dict[str, FeedStatus]:
+    """The statuses saved by the last update-intel (empty when none or unreadable)."""
+    try:
+        data = json.loads(status_path(directory).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    names = {f.name for f in fields(FeedStatus)}
+    out: dict[str, FeedStatus] = {}
+    if isinstance(data, dict) and isinstance(data.get("feeds"), list):
+        for item in data["feeds"]:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                with contextlib.suppress(TypeError):
+                    status = FeedStatus(**{k: v for k, v in item.items() if k in names})
+                    out[status.name] = status
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# -- update ---------------------------------------------------------------------------------
+
+
+def update_intel(
+    config: FeedConfig,
+    names: Sequence[str] = (),
+    force: bool = False,
+    directory: Path | None = None,
+    progress: Progress | None = None,
+    now: Callable[[], float] = time.time,
+) -> UpdateResult:
+    """Download (or revalidate) the enabled feeds, or only ``names``, then rebuild the index.
+
+    Feeds not selected this run are compiled from their cached copies. Never raises for
+    a feed's failure: each failure is a status with its reason.
+    """
+    directory = directory or cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    enabled = config.enabled()
+    chosen = [f for f in enabled if not names or f.name in names]
+    old = read_statuses(directory)
+    statuses: dict[str, FeedStatus] = {f.name: old.get(f.name, FeedStatus(f.name)) for f in enabled}
+    bodies: dict[str, bytes] = {}
+    session, adapter = session_for(directory, enabled)
+    try:
+        for feed in chosen:
+            status = statuses[feed.name]
+            status.checked = now()
+            missing = feed.missing_secret()
+            if missing:
+                status.state, status.reason = "skipped", f"set {missing} to download it"
+                continue
+
+            def on_bytes(done: int, total: int | None, name: str = feed.name) -> None:
+                if progress is not None:
+                    progress(name, "download", done, total)
+
+            if progress is not None:
+                progress(feed.name, "download", 0, None)
+            got = fetch(session, adapter, feed, force, on_bytes)
+            status.state, status.reason = got.state, got.reason
+            if got.body is None and status.has_copy:
+                kept = session.cache.get_response(status.cache_key)  # a forced refresh failed
+                if kept is not None:
+                    bodies[feed.name] = kept.content
+                    continue
+            if got.body is not None:
+                bodies[feed.name] = got.body
+                status.cache_key = got.cache_key or status.cache_key
+                status.size = len(got.body)
+                if got.confirmed or not status.confirmed:
+                    status.confirmed = now()
+            else:
+                status.cache_key, status.confirmed = "", 0.0
+        for feed in enabled:
+            status = statuses[feed.name]
+            if feed.name not in bodies and status.has_copy:
+                cached = session.cache.get_response(status.cache_key)
+                if cached is not None:
+                    bodies[feed.name] = cached.content
+                else:
+                    status.cache_key, status.confirmed = "", 0.0
+    finally:
+        session.close()  # type: ignore[no-untyped-call]
+    count = _compile(config, enabled, bodies, statuses, directory, progress)
+    _write_json(
+        status_path(directory),
+        {"version": 1, "feeds": [asdict(statuses[f.name]) for f in enabled]},
+    )
+    return UpdateResult([statuses[f.name] for f in enabled], count, True)
+
+
+def _compile(
+    config: FeedConfig,
+    feeds: Sequence[Feed],
+    bodies: dict[str, bytes],
+    statuses: dict[str, FeedStatus],
+    directory: Path,
+    progress: Progress | None,
+) -> int:
+    """Parse every available copy into one index; allowlists first so they can drop entries."""
+    builder = IndexBuilder(drop_bogons=config.drop_bogons)
+    for block in config.allow_cidrs:
+        builder.allow_network(block)
+    for name in config.allow_domains:
+        builder.allow_domain(name, suffix=True)
+    ordered = sorted(feeds, key=lambda f: not f.allowlist)
+    for feed in ordered:
+        status = statuses[feed.name]
+        body = bodies.get(feed.name)
+        if body is None:
+            continue
+        counts: Counter[str] = Counter()
+        index = (
+            -1
+            if feed.allowlist
+            else builder.feed(FeedInfo(feed.name, feed.category, feed.severity))
+        )
+        try:
+            for n, (kind, value) in enumerate(parse_feed(body, feed.format, feed.options()), 1):
+                if kind == MALFORMED:
+                    counts["malformed"] += 1
+                elif kind == UNSUPPORTED:
+                    counts["unsupported"] += 1
+                elif feed.allowlist:
+                    ok = (
+                        builder.allow_network(value)
+                        if kind == "ip"
+                        else builder.allow_domain(value, suffix=kind == "suffix")
+                        if kind in ("domain", "suffix")
+                        else False
+                    )
+                    counts["indicators" if ok else "unsupported"] += 1
+                else:
+                    result = builder.add("domain" if kind == "suffix" else kind, value, index)
+                    counts[
+                        "indicators"
+                        if result == "ok"
+                        else "dropped"
+                        if result == "dropped"
+                        else "malformed"
+                    ] += 1
+                if progress is not None and n % 50000 == 0:
+                    progress(feed.name, "parse", n, None)
+        except FeedFormatError as exc:
+            # The cached body itself is unusable (a broken archive): nothing of it is matched.
+            status.state, status.reason = "failed", str(exc)
+            status.cache_key, status.confirmed = "", 0.0
+            counts.clear()
+        status.indicators = counts["indicators"]
+        status.malformed = counts["malformed"]
+        status.unsupported = counts["unsupported"]
+        status.dropped = counts["dropped"]
+    builder.write(index_path(directory), {"feeds": [f.name for f in feeds]})
+    return builder.count
+
+
+# -- analyze --------------------------------------------------------------------------------
+
+
+def load_cached_intel(
+    config: FeedConfig, directory: Path | None = None
+) -> tuple[CompiledIntel | None, list[str]]:
+    """The compiled intel of the enabled feeds, and warnings; never touches the network.
+
+    Warns (naming ``netsentry update-intel``) when an enabled feed was never downloaded.
+    Feeds disabled since the index was built are left out of lookups.
+    """
+    directory = directory or cache_dir()
+    warnings: list[str] = []
+    enabled = config.enabled()
+    statuses = read_statuses(directory)
+    never = [
+        f.name
+        for f in enabled
+        if not (statuses.get(f.name) and statuses[f.name].has_copy) and not f.missing_secret()
+    ]
+    if never:
+        warnings.append(
+            f"threat-intel feed(s) never downloaded: {', '.join(never)}; "
+            "run `netsentry update-intel` (until then they match nothing)"
+        )
+    path = index_path(directory)
+    if not path.exists():
+        return None, warnings
+    try:
+        compiled = CompiledIntel(path)
+    except IntelIndexError as exc:
+        warnings.append(str(exc))
+        return None, warnings
+    compiled.exclude({f.name for f in compiled.feeds} - {f.name for f in enabled})
+    return compiled, warnings
