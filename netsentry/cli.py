@@ -50,7 +50,7 @@ from netsentry.cli_sig import (
 from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
-from netsentry.feedcache import load_cached_intel
+from netsentry.feedcache import load_cached_intel, load_cached_rules
 from netsentry.intel import IntelSet, load_indicator_file
 from netsentry.outputs import OutputFormat, OutputPlan, Outputs, default_format
 from netsentry.report import safe_text
@@ -402,7 +402,10 @@ def analyze(
             raise UsageError("--eve-types needs --format eve")
         protocols = _decoder_list(decoders)
         ruleset = _load_ruleset(no_rules, rule_files, sets)  # None with --no-rules
-        ruleset = with_suricata_rules(ruleset, suricata_rules or [], parse_vars(variables), quiet)
+        rule_feeds = [] if no_feeds else load_cached_rules(load_feed_config(feeds_files))
+        ruleset = with_suricata_rules(
+            ruleset, suricata_rules or [], parse_vars(variables), quiet, rule_feeds
+        )
         intel, intel_warnings = _load_intel(intel_files, ruleset, feeds_files, no_feeds)
         intel = with_reputation(intel, iprep_categories, iprep_lists)
         plan = OutputPlan(

@@ -6,6 +6,7 @@ Thin: parsing, translation and reporting live in :mod:`netsentry.sig`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from netsentry.errors import ExitCode, UsageError
 from netsentry.intel import IntelSet
 from netsentry.report import safe_text
 from netsentry.rules import RuleSet
-from netsentry.sig.importer import ImportResult, load_rules_paths
+from netsentry.sig.importer import ImportResult, load_rules_bytes, load_rules_paths
 from netsentry.sig.parse import RuleSyntaxError
 from netsentry.sig.reputation import load_reputation
 from netsentry.sig.yamlform import to_yaml
@@ -109,12 +110,24 @@ def summary_line(result: ImportResult) -> str:
 
 
 def with_suricata_rules(
-    ruleset: RuleSet | None, paths: list[Path], variables: dict[str, str], quiet: bool
+    ruleset: RuleSet | None,
+    paths: list[Path],
+    variables: dict[str, str],
+    quiet: bool,
+    feed_bodies: Sequence[tuple[str, bytes]] = (),
 ) -> RuleSet | None:
-    """The rule set plus the imported Suricata rules (sids already present are skipped)."""
-    if not paths:
+    """The rule set plus the imported Suricata rules (sids already present are skipped).
+
+    ``feed_bodies`` are (feed name, body) of rule feeds kept by ``update-intel``.
+    """
+    if not paths and not feed_bodies:
         return ruleset
-    result = import_paths(paths, variables)
+    result = import_paths(paths, variables) if paths else ImportResult()
+    for name, body in feed_bodies:
+        try:
+            result.merge(load_rules_bytes(body, f"feed:{name}", variables))
+        except RuleSyntaxError as exc:  # update-intel checked it; the cache file was damaged
+            raise UsageError(f"rule feed '{name}': {exc}; run `netsentry update-intel`") from None
     base = ruleset if ruleset is not None else RuleSet([])
     taken = {r.sid for r in base.rules}
     ids = {r.id for r in base.rules}

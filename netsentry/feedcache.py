@@ -9,6 +9,9 @@ The cache directory (:func:`netsentry.config.cache_dir`) holds:
   ``stale_if_error`` keeps the last good copy when the server fails or times out.
 - ``intel.idx``: every enabled feed compiled into one index
   (:mod:`netsentry.intelindex`), rebuilt by each ``update-intel``.
+- ``rules/NAME.rules.body``: the last good body of each rule feed (``format:
+  suricata-rules``, e.g. ET Open's tar.gz), as downloaded; ``analyze`` imports it
+  with :func:`netsentry.sig.importer.load_rules_bytes`.
 - ``feeds.json``: per-feed status of the last run (state, reason, counts, when the
   kept copy was last confirmed), for ``update-intel --status`` and ``analyze``.
 
@@ -32,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from netsentry.config import cache_dir
-from netsentry.feedformats import MALFORMED, UNSUPPORTED, FeedFormatError, parse_feed
+from netsentry.feedformats import (
+    MALFORMED,
+    RULE_FORMATS,
+    UNSUPPORTED,
+    FeedFormatError,
+    parse_feed,
+)
 from netsentry.feedhttp import fetch, session_for
 from netsentry.feeds import Feed, FeedConfig
 from netsentry.intelindex import CompiledIntel, FeedInfo, IndexBuilder, IntelIndexError
@@ -221,6 +230,9 @@ def _compile(
         body = bodies.get(feed.name)
         if body is None:
             continue
+        if feed.format in RULE_FORMATS:
+            _store_rules(feed, body, status, directory)
+            continue
         counts: Counter[str] = Counter()
         index = (
             -1
@@ -266,7 +278,59 @@ def _compile(
     return builder.count
 
 
+def rules_path(name: str, directory: Path | None = None) -> Path:
+    """Where the last good body of the rule feed ``name`` is kept."""
+    return (directory or cache_dir()) / "rules" / f"{name}.rules.body"
+
+
+def _store_rules(feed: Feed, body: bytes, status: FeedStatus, directory: Path) -> None:
+    """Check a rule feed's body imports, then keep it whole for ``analyze``.
+
+    A body that does not import (a broken archive) leaves the previous file in place:
+    the analyst keeps the last rules that worked, and the status says why.
+    """
+    from netsentry.sig.importer import load_rules_bytes  # the rule importer: rule feeds only
+    from netsentry.sig.parse import RuleSyntaxError
+
+    try:
+        result = load_rules_bytes(body, feed.name)
+    except RuleSyntaxError as exc:
+        status.state, status.reason = "failed", str(exc)
+        return
+    status.indicators = len(result.rules)  # rules imported: the table's "indicators" column
+    status.malformed = sum(1 for s in result.skipped if s.keyword == "syntax")
+    status.unsupported = len(result.skipped) - status.malformed
+    status.dropped = 0
+    path = rules_path(feed.name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{feed.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 # -- analyze --------------------------------------------------------------------------------
+
+
+def load_cached_rules(
+    config: FeedConfig, directory: Path | None = None
+) -> list[tuple[str, bytes]]:
+    """(feed name, body) of every enabled rule feed with a kept copy; never the network."""
+    found: list[tuple[str, bytes]] = []
+    for feed in config.enabled():
+        if feed.format not in RULE_FORMATS:
+            continue
+        path = rules_path(feed.name, directory)
+        try:
+            found.append((feed.name, path.read_bytes()))
+        except FileNotFoundError:
+            continue  # never downloaded: load_cached_intel's warning names it
+    return found
 
 
 def load_cached_intel(

@@ -455,6 +455,11 @@ def parse_dataset(text: str, opts: FormatOptions) -> Iterator[Item]:
 Parser = Callable[[str, FormatOptions], Iterator[Item]]
 
 
+def parse_no_indicators(text: str, opts: FormatOptions) -> Iterator[Item]:
+    """Rule feeds hold no indicators: their bodies are kept whole for ``analyze``."""
+    return iter(())
+
+
 @dataclass(frozen=True, slots=True)
 class FeedFormat:
     """A parser and what it is for (shown in errors and the README)."""
@@ -462,6 +467,7 @@ class FeedFormat:
     parse: Parser
     doc: str
     needs: tuple[str, ...] = ()  # feeds.yaml keys this format requires
+    rules: bool = False  # a detection-rule feed (kept as a file), not indicators
 
 
 FEED_FORMATS: dict[str, FeedFormat] = {
@@ -477,8 +483,18 @@ FEED_FORMATS: dict[str, FeedFormat] = {
     "tor-exits": FeedFormat(parse_tor_exits, "Tor exit-addresses records"),
     "misp-warninglist": FeedFormat(parse_misp, "MISP warning list JSON (usually allowlist)"),
     "dataset": FeedFormat(parse_dataset, "Suricata dataset (base64 strings)"),
+    "suricata-rules": FeedFormat(
+        parse_no_indicators,
+        "Suricata/Snort rules (.rules text, gzip, or tar.gz like ET Open's download), "
+        "run by analyze as signatures",
+        rules=True,
+    ),
 }
 """``format:`` in feeds.yaml -> its parser."""
+
+
+RULE_FORMATS = frozenset(name for name, fmt in FEED_FORMATS.items() if fmt.rules)
+"""Formats whose feeds carry detection rules rather than indicators."""
 
 
 def parse_feed(body: bytes, fmt: str, opts: FormatOptions) -> Iterator[Item]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -317,3 +319,59 @@ def test_progress_lines_per_feed(monkeypatch: pytest.MonkeyPatch) -> None:
     quiet = cli_intel._FeedProgress(False, ["alpha"])
     quiet("alpha", "download", 1, 2)
     quiet.stop()
+
+
+# -- rule feeds (format: suricata-rules) ------------------------------------------------------
+
+
+def _rules_tar_gz(text: str) -> bytes:
+    """An ET Open-like download: a gzipped tar with a rules/ folder."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+        data = text.encode()
+        info = tarfile.TarInfo("rules/local.rules")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+RULE_FEED_TEXT = (
+    'alert dns any any -> any any (msg:"rule feed: evil name"; dns.query; '
+    'content:"evil-rule"; nocase; classtype:trojan-activity; sid:9000001; rev:1;)\n'
+    'alert tcp any any -> any any (msg:"unsupported"; content:"a"; byte_test:1,>,2,0; '
+    "sid:9000002;)\n"
+    "#alert tcp any any -> any any (msg:\"commented out\"; sid:9000003;)\n"
+)
+
+
+def test_rule_feed_downloaded_kept_and_run_by_analyze(server: FeedServer) -> None:
+    server.routes["/rules.tar.gz"] = Route(_rules_tar_gz(RULE_FEED_TEXT))
+    path = feeds_file(server, "{name: my-rules, url: '{url}/rules.tar.gz', format: suricata-rules}")
+    dns_capture(Path("q.pcap"), "www.evil-rule.example", "www.fine.example")
+
+    before = invoke(["analyze", "q.pcap", "-f", "eve", "--feeds", str(path)])
+    assert before.exit_code == 0, before.output
+    assert "never downloaded: my-rules" in before.stderr
+    assert eve(before) == []
+
+    result = invoke(["update-intel", "--feeds", str(path)])
+    assert result.exit_code == 0, result.output
+    # the "indicators" column of a rule feed counts imported rules; 1 unsupported is left out
+    assert table_rows(result.stdout)["my-rules"][:3] == ["updated", "1", "0"]
+
+    server.routes.clear()  # analyze reads the kept copy only
+    result = invoke(["analyze", "q.pcap", "-f", "eve", "--feeds", str(path)])
+    assert result.exit_code == 0, result.output
+    alerts = eve(result)
+    assert [(a["alert"]["signature_id"], a["dns"]["queries"][0]["rrname"]) for a in alerts] == [
+        (9000001, "www.evil-rule.example")
+    ]
+    assert eve(invoke(["analyze", "q.pcap", "-f", "eve", "--no-feeds"])) == []
+
+    # A broken download fails the feed but keeps the last rules that worked.
+    server.routes["/rules.tar.gz"] = Route(b"\x1f\x8b\x08\x00broken")
+    result = invoke(["update-intel", "--feeds", str(path), "--force"])
+    assert result.exit_code == 4, result.output
+    assert table_rows(result.stdout)["my-rules"][0].startswith("failed")
+    alerts = eve(invoke(["analyze", "q.pcap", "-f", "eve", "--feeds", str(path)]))
+    assert [a["alert"]["signature_id"] for a in alerts] == [9000001]

@@ -29,8 +29,9 @@ def test_packaged_feeds_are_valid_and_real() -> None:
     assert names == [
         "spamhaus-drop", "spamhaus-dropv6", "feodo-c2", "et-compromised", "firehol-level1",
         "tor-exits", "sslbl-ja3", "sslbl-certs", "urlhaus", "threatfox", "openphish",
-        "misp-rfc1918", "misp-tranco10k",
+        "misp-rfc1918", "misp-tranco10k", "et-open",
     ]
+    assert not config.by_name("et-open").enabled  # type: ignore[union-attr]
     assert all(f.url.startswith("https://") for f in config.feeds)
     abuse = [f for f in config.feeds if "abuse.ch" in f.url]
     assert abuse and all(f.auth == Auth(env="ABUSE_CH_AUTH_KEY", header="Auth-Key") for f in abuse)
@@ -158,3 +159,20 @@ def test_yaml_errors_name_the_place(tmp_path: Path) -> None:
 
 def test_packaged_path() -> None:
     assert default_feeds_path().name == "feeds.yaml" and default_feeds_path().is_file()
+
+
+def test_readme_feeds_yaml_examples_are_valid(tmp_path: Path) -> None:
+    """The README's feeds.yaml examples load without an error; one shows every format."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### feeds.yaml", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```yaml\n")[1:]]
+    blocks = [b for b in blocks if "\nfeeds:\n" in "\n" + b]  # not the intel rule example
+    assert len(blocks) == 2
+    configs = []
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"feeds{n}.yaml"
+        path.write_text(block, encoding="utf-8")
+        configs.append(load_feeds([path]))
+    per_format = {f.name: f for f in configs[1].feeds}
+    assert {f.format for f in configs[1].feeds} == set(FEED_FORMATS)
+    assert per_format["et-open"].enabled and per_format["et-open"].format == "suricata-rules"
