@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from netsentry.atomicfile import atomic_binary, atomic_text
 from netsentry.config import cache_dir
 from netsentry.feedformats import (
     MALFORMED,
@@ -126,16 +125,10 @@ def read_statuses(directory: Path | None = None) -> dict[str, FeedStatus]:
 
 
 def _write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON, whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_text(path) as handle:
+        json.dump(data, handle, indent=1)
 
 
 # -- update ---------------------------------------------------------------------------------
@@ -303,15 +296,8 @@ def _store_rules(feed: Feed, body: bytes, status: FeedStatus, directory: Path) -
     status.dropped = 0
     path = rules_path(feed.name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{feed.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_binary(path) as handle:
+        handle.write(body)
 
 
 # -- analyze --------------------------------------------------------------------------------

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import array
 import bisect
-import contextlib
 import hashlib
 import json
-import os
 import socket
 import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netsentry.atomicfile import atomic_binary
 from netsentry.errors import NetsentryError
 from netsentry.intel import Indicator, normalize_domain, parse_network
 
@@ -281,19 +279,12 @@ class IndexBuilder:
             offset += len(blob)
         head = json.dumps(header).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(MAGIC)
-                handle.write(len(head).to_bytes(4, "little"))
-                handle.write(head)
-                for _, _, blob, _ in sections:
-                    handle.write(blob)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_binary(path) as handle:
+            handle.write(MAGIC)
+            handle.write(len(head).to_bytes(4, "little"))
+            handle.write(head)
+            for _, _, blob, _ in sections:
+                handle.write(blob)
 
     def _intervals(self, version: int, set_id: Any) -> tuple[list[int], list[int], list[int]]:
         """Flatten the (laminar) ranges into disjoint intervals, innermost range winning.

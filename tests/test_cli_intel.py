@@ -142,7 +142,8 @@ def test_unknown_feed_and_invalid_file() -> None:
     assert result.stderr.splitlines() == [
         "feeds.yaml:4:10: feed 'x': url must be an http:// or https:// URL",
         "feeds.yaml:5:13: feed 'x': unknown format 'lst' (did you mean 'list'?) (known: list, "
-        "spamhaus, hosts, csv, json, jsonl, zeek, tor-exits, misp-warninglist, dataset)",
+        "spamhaus, hosts, csv, json, jsonl, zeek, tor-exits, misp-warninglist, dataset, "
+        "suricata-rules)",
         "error: 2 problem(s) in feed files",
     ]
     Path("feeds.yaml").write_text("include_defaults: false\n", encoding="utf-8")
