@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, StreamParser, anomaly
+from netsentry.protocols.httphead import parse_response_head
 from netsentry.protocols.httpbody import (
     CHUNKED,
     LENGTH,
@@ -65,6 +66,8 @@ from netsentry.protocols.httpbody import (
 
 PORTS = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
 MAX_WAITING = 64  # requests kept waiting for their response (pipelining depth)
+MAX_HEAD_ATTEMPTS = 512  # feeds that may end inside one response head
+MAX_CODING_LAYERS = 3  # content codings undone (Suricata's decompress-layer-limit)
 
 METHODS = frozenset(
     b"GET POST HEAD PUT DELETE OPTIONS PATCH CONNECT TRACE PROPFIND PROPPATCH MKCOL COPY "
@@ -98,6 +101,8 @@ _BAD_START = ("invalid request line", "invalid response line")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(r"HTTP/\d\.\d")
 _STATUS = re.compile(r"\d{3}")
+_DIGITS = re.compile(r"\d+")
+_RESPONSE_START = re.compile(rb"[ \t\r\n\x0b\x0c\x00]*(?:h|\Z)(?:t|\Z)(?:t|\Z)(?:p|\Z)", re.I)
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?")
 
 
@@ -120,11 +125,12 @@ class _Tx:
 class _Half:
     """Parsing state of one direction."""
 
-    __slots__ = ("body", "buf", "head", "scan", "state", "tx")
+    __slots__ = ("body", "buf", "head", "junk", "scan", "state", "tx")
 
     def __init__(self) -> None:
         self.buf = b""  # undecoded bytes of an incomplete header section
         self.scan = 0  # where in ``buf`` to resume looking for the end of headers
+        self.junk = False  # lines that are no status line were skipped (counted once)
         self.state = _HEAD
         self.body: BodyReader | None = None
         self.tx: _Tx | None = None  # the message being read
@@ -171,6 +177,24 @@ class HttpParser(StreamParser):
             pos = eol.end()
             if pos >= end:
                 break
+            if direction == TO_CLIENT:
+                if not half.junk and not _RESPONSE_START.match(buf, pos, pos + 64):
+                    # libhtp reads lines before a status line as body; we skip them
+                    half.junk = True
+                    anomaly(self.anomalies, "http", _BAD_START[TO_CLIENT])
+                head = parse_response_head(buf, pos)
+                if head is None:
+                    half.scan += 1  # parse attempts: a head trickled in tiny pieces is hostile
+                    if half.scan > MAX_HEAD_ATTEMPTS:
+                        self._fail(half, "header section too large")
+                    else:
+                        self._partial_head(half, buf, pos, keep_scan=True)
+                    return events
+                half.scan = 0
+                half.junk = False
+                self._response_head(half, head[1], head[2], events)
+                pos = head[0]
+                continue
             if not _plausible(direction, buf, pos):
                 self._fail(half, _BAD_START[direction])
                 return events
@@ -215,7 +239,7 @@ class HttpParser(StreamParser):
 
     # -- headers ------------------------------------------------------------------
 
-    def _partial_head(self, half: _Half, buf: bytes, pos: int) -> None:
+    def _partial_head(self, half: _Half, buf: bytes, pos: int, keep_scan: bool = False) -> None:
         """No end of headers yet: keep the bytes unless a line or the section is too long."""
         end = len(buf)
         line_start = buf.rfind(b"\n", pos) + 1 or pos
@@ -227,7 +251,8 @@ class HttpParser(StreamParser):
             self._fail(half, "header section too large")
         else:
             half.buf = buf[pos:] if pos else buf
-            half.scan = max(0, end - pos - 2)
+            if not keep_scan:
+                half.scan = max(0, end - pos - 2)
 
     def _head(self, direction: int, half: _Half, block: bytes, events: list[AppEvent]) -> None:
         if len(block) > self._max_head:
@@ -273,6 +298,39 @@ class HttpParser(StreamParser):
             last = name.lower()
             named[last] = named[last] + ", " + value if last in named else value
         return listed, named
+
+    def _response_head(
+        self,
+        half: _Half,
+        status: bytes,
+        headers: list[tuple[bytes, bytes]],
+        events: list[AppEvent],
+    ) -> None:
+        """A head read by :func:`parse_response_head`: headers as for requests, with
+        names looked up without case or NULs and repeats joined by ``", "`` (a
+        repeated Content-Length keeps its first value), as libhtp does."""
+        if len(status) > self.limits.max_line or any(
+            len(n) + len(v) > self.limits.max_line for n, v in headers
+        ):
+            self._fail(half, "header line too long")
+            return
+        listed: list[dict[str, str]] = []
+        named: dict[str, str] = {}
+        for raw_name, raw_value in headers:
+            if not raw_name:
+                anomaly(self.anomalies, "http", "invalid header line")
+                continue
+            if len(listed) >= self.limits.max_headers:
+                anomaly(self.anomalies, "http", "too many headers")
+                break
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            listed.append({"name": name, "value": value})
+            key = name.replace("\0", "").lower()
+            if key not in named:
+                named[key] = value
+            elif key != "content-length":
+                named[key] = named[key] + ", " + value
+        self._response(half, status.decode("latin-1"), listed, named, events)
 
     # -- requests -----------------------------------------------------------------
 
@@ -359,13 +417,15 @@ class HttpParser(StreamParser):
     ) -> None:
         version, _, rest = line.partition(" ")
         code = rest.strip(" ").partition(" ")[0]
-        if not version.startswith("HTTP/"):
+        if not version.upper().startswith("HTTP"):
             self._fail(half, _BAD_START[TO_CLIENT])
             return
         status: int | None = int(code) if _STATUS.fullmatch(code) else None
+        # libhtp: with a Content-Length or Transfer-Encoding, 1xx/204/304 carry a body
+        has_body = "transfer-encoding" in named or "content-length" in named
         if status is None:
             anomaly(self.anomalies, "http", "invalid status code")
-        elif 100 <= status < 200 and status != 101:
+        elif 100 <= status < 200 and status != 101 and not has_body:
             return  # interim response (100 Continue): the final one follows
         if self._waiting:
             tx = self._waiting.popleft()
@@ -381,7 +441,8 @@ class HttpParser(StreamParser):
             for both in self._halves:
                 both.state = _TUNNEL
             return
-        if tx.method == "HEAD" or status in (204, 304):
+        # a 304 never has one: its Content-Length describes the cached entity
+        if tx.method == "HEAD" or status == 304 or (status == 204 and not has_body):
             self._response_done(half, b"", 0, events)
             return
         framing = self._framing(named, is_request=False)
@@ -389,10 +450,9 @@ class HttpParser(StreamParser):
         if mode == LENGTH and size == 0:
             self._response_done(half, b"", 0, events)
             return
-        coding = named.get("content-encoding", "").strip(" ").lower()
-        coding = {"x-gzip": "gzip"}.get(coding, coding)
+        coding = _codings(named.get("content-encoding", ""))
         keep = self.limits.max_body
-        if coding in ("gzip", "deflate"):
+        if coding and coding.split(",")[0] in ("gzip", "deflate"):
             keep = self.limits.max_decompressed
         half.body = BodyReader(mode, size, self.anomalies, keep, coding)
         half.state = _BODY
@@ -454,6 +514,8 @@ class HttpParser(StreamParser):
         """(mode, Content-Length) for a message with a body; None when it cannot be framed."""
         te = named.get("transfer-encoding")
         cl = named.get("content-length")
+        if not is_request:
+            return self._response_framing(te, cl)
         if te is not None:
             if cl is not None:
                 anomaly(self.anomalies, "http", "content-length with transfer-encoding")
@@ -470,6 +532,26 @@ class HttpParser(StreamParser):
                 return LENGTH, int(value)
         anomaly(self.anomalies, "http", "invalid content-length")
         return None if is_request else (UNTIL_CLOSE, 0)
+
+    def _response_framing(self, te: str | None, cl: str | None) -> tuple[int, int]:
+        """libhtp's rule: "chunked" anywhere in Transfer-Encoding (any case, NULs
+        ignored, any HTTP version) means chunked, Content-Length ignored; else the
+        first digits of Content-Length; else the body runs until the close."""
+        if te is not None:
+            if cl is not None:
+                anomaly(self.anomalies, "http", "content-length with transfer-encoding")
+            if "chunked" in te.replace("\0", "").lower():
+                return CHUNKED, 0
+            anomaly(self.anomalies, "http", "unsupported transfer-encoding")
+        if cl is None:
+            return UNTIL_CLOSE, 0
+        digits = _DIGITS.search(cl)
+        if digits is None or len(digits.group()) > 18:
+            anomaly(self.anomalies, "http", "invalid content-length")
+            return UNTIL_CLOSE, 0
+        if digits.group() != cl.strip(" \t"):
+            anomaly(self.anomalies, "http", "content-length with extra data")
+        return LENGTH, int(digits.group())
 
     def _host(self, record: dict[str, Any], host: str | None) -> None:
         """``hostname`` (lower-case, without port) and ``http_port`` from a Host value."""
@@ -526,6 +608,28 @@ def _auth_event(tx: _Tx, result: str, reason: str, direction: int, reply: str | 
     return AppEvent(
         "auth", {"service": "http", "user": tx.user, "result": result}, direction, extra
     )
+
+
+def _codings(value: str) -> str:
+    """The content codings to undo, as BodyReader takes them, read as libhtp reads
+    Content-Encoding: the whole value (any case, NULs ignored) naming one coding,
+    else each ``", "``-separated token containing ``gzip`` or ``deflate`` is a layer
+    (at most MAX_CODING_LAYERS tokens are looked at). Others are returned as they are."""
+    whole = value.replace("\0", "").strip(" \t").lower()
+    if whole in ("gzip", "x-gzip"):
+        return "gzip"
+    if whole in ("deflate", "x-deflate"):
+        return "deflate"
+    if whole in ("", "identity", "inflate"):
+        return ""
+    layers = []
+    for token in value.split(", ")[:MAX_CODING_LAYERS]:
+        lower = token.lower()
+        if "gzip" in lower:
+            layers.append("gzip")
+        elif "deflate" in lower:
+            layers.append("deflate")
+    return ",".join(layers) if layers else whole
 
 
 def _plausible(direction: int, buf: bytes, pos: int) -> bool:
