@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, StreamParser, anomaly
-from netsentry.protocols.httphead import parse_response_head
+from netsentry.protocols.httphead import has_status_line, parse_response_head
 from netsentry.protocols.httpbody import (
     CHUNKED,
     LENGTH,
@@ -101,7 +101,7 @@ _BAD_START = ("invalid request line", "invalid response line")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(r"HTTP/\d\.\d")
 _STATUS = re.compile(r"\d{3}")
-_DIGITS = re.compile(r"\d+")
+_CONTENT_LENGTH = re.compile(r"[^0-9]*?([0-9]+)[ \t\r\n\x0b\x0c]*")
 _RESPONSE_START = re.compile(rb"[ \t\r\n\x0b\x0c\x00]*(?:h|\Z)(?:t|\Z)(?:t|\Z)(?:p|\Z)", re.I)
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?")
 
@@ -148,6 +148,7 @@ class HttpParser(StreamParser):
         self._waiting: deque[_Tx] = deque()  # requests without a final response, oldest first
         self._next_id = 0
         self._closed = False
+        self._answered = False  # a response was read on this connection
         self._max_head = max(self.limits.max_pending, self.limits.max_line)
 
     # -- StreamParser -------------------------------------------------------------
@@ -231,11 +232,32 @@ class HttpParser(StreamParser):
                     what = "request" if direction == TO_SERVER else "response"
                     anomaly(self.anomalies, "http", f"{what} body truncated at close")
                 self._body_done(direction, half, events, complete=complete)
+        self._headless_response(events)
         for tx in self._waiting:  # credentials sent, no response seen
             if tx.emitted and (tx.basic or tx.form):
                 events.append(_auth_event(tx, "attempt", "no response", TO_SERVER, None))
         self._waiting.clear()
         return events
+
+    def _headless_response(self, events: list[AppEvent]) -> None:
+        """At close, server bytes without any status line answer the oldest request.
+
+        libhtp hands a response "line" that does not start with ``http`` to the
+        body, as browsers do (an HTTP/0.9-style answer): so does this, for what is
+        left buffered when the connection ends, if no response came before.
+        """
+        half = self._halves[TO_CLIENT]
+        if half.state != _HEAD or not half.buf or not self._waiting or self._answered:
+            return  # after a response, libhtp adds such bytes to that (finished) body
+        if has_status_line(half.buf):
+            return
+        anomaly(self.anomalies, "http", "response without status line")
+        half.tx = self._waiting.popleft()
+        half.head = (None, "", [], {})
+        body = half.buf[: self.limits.max_body]
+        more = {"body_truncated": True} if len(half.buf) > len(body) else {}
+        half.buf = b""
+        self._response_done(half, body, len(body), events, **more)
 
     # -- headers ------------------------------------------------------------------
 
@@ -464,6 +486,7 @@ class HttpParser(StreamParser):
         assert tx is not None and half.head is not None
         status, line, listed, named = half.head
         half.head = None
+        self._answered = True
         record = {k: v for k, v in tx.record.items() if k not in _REQUEST_ONLY}
         if "content-type" in named:
             record["http_content_type"] = named["content-type"]
@@ -545,13 +568,16 @@ class HttpParser(StreamParser):
             anomaly(self.anomalies, "http", "unsupported transfer-encoding")
         if cl is None:
             return UNTIL_CLOSE, 0
-        digits = _DIGITS.search(cl)
-        if digits is None or len(digits.group()) > 18:
+        # junk before the digits is skipped; after them, libhtp reads on past the
+        # length into the stream (what follows is no response line, so it becomes
+        # more body): read until the close, the same bytes in a single response
+        found = _CONTENT_LENGTH.fullmatch(cl)
+        if found is None or len(found.group(1)) > 18:
             anomaly(self.anomalies, "http", "invalid content-length")
             return UNTIL_CLOSE, 0
-        if digits.group() != cl.strip(" \t"):
+        if found.start(1) and cl[: found.start(1)].strip(" \t"):
             anomaly(self.anomalies, "http", "content-length with extra data")
-        return LENGTH, int(digits.group())
+        return LENGTH, int(found.group(1))
 
     def _host(self, record: dict[str, Any], host: str | None) -> None:
         """``hostname`` (lower-case, without port) and ``http_port`` from a Host value."""
@@ -611,19 +637,25 @@ def _auth_event(tx: _Tx, result: str, reason: str, direction: int, reply: str | 
 
 
 def _codings(value: str) -> str:
-    """The content codings to undo, as BodyReader takes them, read as libhtp reads
-    Content-Encoding: the whole value (any case, NULs ignored) naming one coding,
-    else each ``", "``-separated token containing ``gzip`` or ``deflate`` is a layer
-    (at most MAX_CODING_LAYERS tokens are looked at). Others are returned as they are."""
+    """The content codings to undo, outermost first, as BodyReader takes them.
+
+    Read as libhtp reads Content-Encoding: the whole value (any case, NULs
+    ignored) naming one coding; else every token between commas and spaces is a
+    layer -- one containing ``gzip`` or ``deflate`` is decoded, others
+    (``identity``, unknown words) are not -- up to MAX_CODING_LAYERS tokens; the
+    last coding listed was applied last, so it is undone first. A value naming
+    no coding netsentry decodes (``br``) is returned as it is.
+    """
     whole = value.replace("\0", "").strip(" \t").lower()
     if whole in ("gzip", "x-gzip"):
         return "gzip"
     if whole in ("deflate", "x-deflate"):
         return "deflate"
-    if whole in ("", "identity", "inflate"):
+    if whole in ("", "identity", "inflate", "none"):
         return ""
+    tokens = [t for t in re.split(r"[, ]", value) if t][:MAX_CODING_LAYERS]
     layers = []
-    for token in value.split(", ")[:MAX_CODING_LAYERS]:
+    for token in reversed(tokens):
         lower = token.lower()
         if "gzip" in lower:
             layers.append("gzip")

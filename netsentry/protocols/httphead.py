@@ -164,3 +164,8 @@ def _value(buf: bytes, i: int) -> tuple[int, bytes] | None:
             rest = i
             continue
         return i, bytes(value)  # " Name:" after the line end is a new header
+
+
+def has_status_line(buf: bytes) -> bool:
+    """Whether any line of ``buf`` could be a status line (starts with ``http``)."""
+    return any(_STATUS_START.match(line) for line in _EOL_CHARS.split(buf))
