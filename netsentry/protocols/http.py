@@ -34,6 +34,18 @@ stays visible. ``uri_path`` is the decoded path (absolute-form targets lose
 ``scheme://authority``), ``uri_query`` the decoded query. Decoded bytes are read
 as UTF-8, or Latin-1 when they are not valid UTF-8.
 
+Responses are read the way libhtp (Suricata's HTTP parser) reads them, so that
+evasions aimed at strict parsers recover the body Suricata sees: heads by
+:func:`~netsentry.protocols.httphead.parse_response_head` (lines before the
+status line skipped, CR-only and LF-CR line ends, lenient folding and names,
+``"http: invalid response line"`` counted once for skipped bytes); "chunked"
+anywhere in Transfer-Encoding means chunked on any HTTP version; a repeated
+header's values are joined with ``", "`` (Content-Length keeps the first); a
+1xx or 204 with a length has a body; Content-Encoding may name several layers
+(at most ``MAX_CODING_LAYERS`` undone); and a response with no status line at
+all, before any other response, is the body of the first request (at close).
+Chunk sizes and codings: see :mod:`netsentry.protocols.httpbody`.
+
 Never raises on content: a start line that is not HTTP, a header line longer
 than ``limits.max_line`` or a header section larger than ``limits.max_pending``
 is counted (``"http: invalid request line"``, ``"http: header line too long"``,
@@ -52,7 +64,6 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, StreamParser, anomaly
-from netsentry.protocols.httphead import has_status_line, parse_response_head
 from netsentry.protocols.httpbody import (
     CHUNKED,
     LENGTH,
@@ -63,10 +74,11 @@ from netsentry.protocols.httpbody import (
     login_form,
     login_outcome,
 )
+from netsentry.protocols.httphead import has_status_line, parse_response_head
 
 PORTS = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
 MAX_WAITING = 64  # requests kept waiting for their response (pipelining depth)
-MAX_HEAD_ATTEMPTS = 512  # feeds that may end inside one response head
+MAX_HEAD_ATTEMPTS = 256  # parses of one response head that may find no end
 MAX_CODING_LAYERS = 3  # content codings undone (Suricata's decompress-layer-limit)
 
 METHODS = frozenset(
@@ -102,7 +114,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(r"HTTP/\d\.\d")
 _STATUS = re.compile(r"\d{3}")
 _CONTENT_LENGTH = re.compile(r"[^0-9]*?([0-9]+)[ \t\r\n\x0b\x0c]*")
-_RESPONSE_START = re.compile(rb"[ \t\r\n\x0b\x0c\x00]*(?:h|\Z)(?:t|\Z)(?:t|\Z)(?:p|\Z)", re.I)
+# an empty line can only be there if two line ends meet (a fold char between them
+# at most): a response head is re-parsed only when new bytes bring such a spot
+_HEAD_END_HINT = re.compile(rb"\n\n|\r\r|[\r\n]{3}|[\r\n][\t \x00][\r\n]")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?")
 
 
@@ -125,12 +139,13 @@ class _Tx:
 class _Half:
     """Parsing state of one direction."""
 
-    __slots__ = ("body", "buf", "head", "junk", "scan", "state", "tx")
+    __slots__ = ("body", "buf", "head", "junk", "scan", "state", "tries", "tx")
 
     def __init__(self) -> None:
         self.buf = b""  # undecoded bytes of an incomplete header section
         self.scan = 0  # where in ``buf`` to resume looking for the end of headers
         self.junk = False  # lines that are no status line were skipped (counted once)
+        self.tries = 0  # parses of an incomplete response head
         self.state = _HEAD
         self.body: BodyReader | None = None
         self.tx: _Tx | None = None  # the message being read
@@ -179,19 +194,13 @@ class HttpParser(StreamParser):
             if pos >= end:
                 break
             if direction == TO_CLIENT:
-                if not half.junk and not _RESPONSE_START.match(buf, pos, pos + 64):
+                if not half.junk and not _may_start_response(buf, pos):
                     # libhtp reads lines before a status line as body; we skip them
                     half.junk = True
                     anomaly(self.anomalies, "http", _BAD_START[TO_CLIENT])
-                head = parse_response_head(buf, pos)
+                head = self._response_head_at(half, buf, pos)
                 if head is None:
-                    half.scan += 1  # parse attempts: a head trickled in tiny pieces is hostile
-                    if half.scan > MAX_HEAD_ATTEMPTS:
-                        self._fail(half, "header section too large")
-                    else:
-                        self._partial_head(half, buf, pos, keep_scan=True)
                     return events
-                half.scan = 0
                 half.junk = False
                 self._response_head(half, head[1], head[2], events)
                 pos = head[0]
@@ -260,6 +269,32 @@ class HttpParser(StreamParser):
         self._response_done(half, body, len(body), events, **more)
 
     # -- headers ------------------------------------------------------------------
+
+    def _response_head_at(
+        self, half: _Half, buf: bytes, pos: int
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """The response head at ``pos`` once complete; None (bytes kept) until then.
+
+        ``half.scan`` counts the bytes already looked at and ``half.tries`` the
+        full parses that found no end: only new bytes that could end the head
+        cause another parse, and a hostile head forcing too many fails.
+        """
+        seen = pos + half.scan
+        if half.scan and not _HEAD_END_HINT.search(buf, max(pos, seen - 3)):
+            self._partial_head(half, buf, pos, keep_scan=True)
+            half.scan = len(buf) - pos
+            return None
+        head = parse_response_head(buf, pos)
+        if head is not None:
+            half.scan = half.tries = 0
+            return head
+        half.tries += 1
+        if half.tries > MAX_HEAD_ATTEMPTS:
+            self._fail(half, "header section too large")
+            return None
+        self._partial_head(half, buf, pos, keep_scan=True)
+        half.scan = len(buf) - pos
+        return None
 
     def _partial_head(self, half: _Half, buf: bytes, pos: int, keep_scan: bool = False) -> None:
         """No end of headers yet: keep the bytes unless a line or the section is too long."""
@@ -662,6 +697,13 @@ def _codings(value: str) -> str:
         elif "deflate" in lower:
             layers.append("deflate")
     return ",".join(layers) if layers else whole
+
+
+def _may_start_response(buf: bytes, pos: int) -> bool:
+    """Whether the bytes at ``pos`` begin (or may yet begin) a status line: blanks or
+    NULs, then ``http`` in any case."""
+    start = buf[pos : pos + 64].lstrip(b" \t\r\n\x0b\x0c\x00")[:4].lower()
+    return b"http".startswith(start)
 
 
 def _plausible(direction: int, buf: bytes, pos: int) -> bool:

@@ -7,6 +7,15 @@ responses, decompressed (``gzip``/``x-gzip``/``deflate``), never more than its
 ``max_length``, so a gzip bomb costs at most ``keep`` bytes of output and the CPU
 to produce them; once the bound is reached the rest is framed but not inflated.
 
+Chunked framing and decoding follow libhtp (Suricata's HTTP parser), so bodies
+hidden from strict parsers are recovered as Suricata recovers them: a chunk-size
+line is its leading hex digits (blanks before, anything after ignored); bytes
+after a chunk's data are skipped up to the next LF; a size line without hex
+digits means the body is not chunked after all and runs, from that line, to
+the end of the stream. Each content-coding layer detects gzip, zlib or raw
+deflate from the data, skips a gzip header leniently and does not check the
+trailer; a layer whose first bytes do not decode passes them through.
+
 Nothing here raises on content: malformed framing or compressed data is counted
 in the parser's anomaly counter (``"http: bad chunk size"``, ``"http: invalid
 gzip body"``, ...) and the reader either carries on or ends the body there.
@@ -41,6 +50,7 @@ def _not_a_size(partial: bytes) -> bool:
         return False
     rest = partial.lstrip(_CHUNK_CTL)
     return bool(rest) and rest[:1] not in b"0123456789abcdefABCDEF"
+
 
 # chunked sub-states
 _SIZE = 0
@@ -424,7 +434,7 @@ class BodyReader:
                 # not compressed at all: this layer passes the bytes through from now on
                 del layers[index]
                 self.encoding_left = layer.encoding
-                data = layer.raw_prefix() + (b"" if final else b"")
+                data = layer.raw_prefix()
                 continue
             index += 1
             if not data and not final:
