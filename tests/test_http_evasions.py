@@ -342,6 +342,30 @@ def test_brotli_is_left_encoded() -> None:
     assert answers[0].extra["content_encoding"] == "br"
 
 
+# -- any split of the stream --------------------------------------------------------------
+
+
+SPLIT_SAMPLES = [
+    b"HTTP/1.1 200 ok\rContent-type: a\rTransfer-Encoding: chunked\rX: foo\r\n\n" + chunked(EICAR),
+    b"HTTP/1.1 200 ok\n\rTransfer-Encoding: chunked\n\rX: foo\r\n\r\n" + chunked(EICAR),
+    HEAD + b"Content-Encoding: gzip\r\nContent-length: %d\n\t\n" % len(GZIPPED) + GZIPPED,
+    HEAD + b"Content-Encoding: gzip\r\nContent-length: %d\n\r\r\n" % len(GZIPPED) + GZIPPED,
+    b"HTTP/1.1 200 ok\r\nConnection: close\r\n\r\rTransfer-Encoding: chunked\r\n\r\n"
+    + chunked(EICAR, fmt=b"%x x"),
+    b" \r\n\t\r\nHTTP/1.1 200 ok\r\nContent-Encoding\r\n :\r\n gzip\r\n\r\n" + GZIPPED,
+    b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n" + EICAR,
+]
+
+
+@pytest.mark.parametrize("response", SPLIT_SAMPLES)
+def test_any_split_of_the_stream_gives_the_same_body(response: bytes) -> None:
+    whole = body(response)
+    assert EICAR in whole
+    assert body(*in_pieces(response, 1)) == whole
+    for cut in range(1, len(response)):
+        assert body(response[:cut], response[cut:]) == whole, cut
+
+
 # -- bounds on hostile input --------------------------------------------------------------------
 
 

@@ -74,11 +74,11 @@ from netsentry.protocols.httpbody import (
     login_form,
     login_outcome,
 )
-from netsentry.protocols.httphead import has_status_line, parse_response_head
+from netsentry.protocols.httphead import HeadProgress, has_status_line, parse_response_head
 
 PORTS = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
 MAX_WAITING = 64  # requests kept waiting for their response (pipelining depth)
-MAX_HEAD_ATTEMPTS = 256  # parses of one response head that may find no end
+MAX_HEAD_ATTEMPTS = 64  # parses of one response head that may find no end
 MAX_CODING_LAYERS = 3  # content codings undone (Suricata's decompress-layer-limit)
 
 METHODS = frozenset(
@@ -139,13 +139,14 @@ class _Tx:
 class _Half:
     """Parsing state of one direction."""
 
-    __slots__ = ("body", "buf", "head", "junk", "scan", "state", "tries", "tx")
+    __slots__ = ("body", "buf", "head", "junk", "progress", "scan", "state", "tries", "tx")
 
     def __init__(self) -> None:
         self.buf = b""  # undecoded bytes of an incomplete header section
         self.scan = 0  # where in ``buf`` to resume looking for the end of headers
         self.junk = False  # lines that are no status line were skipped (counted once)
         self.tries = 0  # parses of an incomplete response head
+        self.progress = HeadProgress()  # how far that head was read
         self.state = _HEAD
         self.body: BodyReader | None = None
         self.tx: _Tx | None = None  # the message being read
@@ -275,18 +276,22 @@ class HttpParser(StreamParser):
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         """The response head at ``pos`` once complete; None (bytes kept) until then.
 
-        ``half.scan`` counts the bytes already looked at and ``half.tries`` the
-        full parses that found no end: only new bytes that could end the head
-        cause another parse, and a hostile head forcing too many fails.
+        ``half.scan`` counts the bytes already looked at, ``half.progress`` how far
+        the head was parsed and ``half.tries`` the parses that found no end: only
+        bytes that could end the head cause another parse (resumed at the header
+        it stopped in), and a hostile head forcing too many fails.
         """
-        seen = pos + half.scan
-        if half.scan and not _HEAD_END_HINT.search(buf, max(pos, seen - 3)):
+        # new bytes, and those from where the last parse stopped (it may have needed
+        # more bytes after a spot it found)
+        since = min(pos + half.scan - 3, pos + half.progress.at)
+        if half.scan and not _HEAD_END_HINT.search(buf, max(pos, since)):
             self._partial_head(half, buf, pos, keep_scan=True)
             half.scan = len(buf) - pos
             return None
-        head = parse_response_head(buf, pos)
+        head = parse_response_head(buf, pos, half.progress)
         if head is not None:
             half.scan = half.tries = 0
+            half.progress = HeadProgress()
             return head
         half.tries += 1
         if half.tries > MAX_HEAD_ATTEMPTS:
@@ -637,6 +642,7 @@ class HttpParser(StreamParser):
         half.state = _DEAD
         half.buf = b""
         half.body = None
+        half.progress = HeadProgress()
 
 
 _REQUEST_FIELDS = (

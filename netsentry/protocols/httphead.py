@@ -24,6 +24,7 @@ _SPACE = b" \t\r\n\x0b\x0c"
 _STATUS_START = re.compile(rb"[ \t\r\n\x0b\x0c\x00]*http", re.IGNORECASE)
 _TOKEN_COLON = re.compile(rb"[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*:")
 _EOL_CHARS = re.compile(rb"[\r\n]")
+_NAME_STOP = re.compile(rb"[:\r\n]")
 
 
 def _eol_regular(buf: bytes, i: int) -> int:
@@ -34,45 +35,79 @@ def _eol_regular(buf: bytes, i: int) -> int:
     return 1 if pair[:1] in (b"\r", b"\n") else 0
 
 
-def _eol(buf: bytes, i: int) -> int:
-    """Length of an end of line at ``i``, deformed ones included, 0 if none."""
-    if buf.startswith(b"\n\r\r\n", i) and (
-        buf[i + 4 : i + 5] == b"\n" or buf.startswith(b"\r\n", i + 4)
-    ):
-        return 4
-    if buf.startswith(b"\r\n\r", i):
+def _eol(buf: bytes, i: int) -> int | None:
+    """Length of an end of line at ``i``, libhtp's deformed ones included (0 if none);
+    None when the bytes seen cannot tell yet."""
+    end = len(buf)
+    if buf.startswith(b"\n\r\r\n", i):  # deformed when another line end follows
+        after = buf[i + 4 : i + 6]
+        if not after or after == b"\r":
+            return None
+        if after[:1] == b"\n" or after == b"\r\n":
+            return 4
+    elif i + 4 > end and b"\n\r\r\n".startswith(buf[i:]):
+        return None
+    if buf.startswith(b"\r\n\r", i):  # CR LF CR, blanks or CRs: deformed unless a line end follows
         j = i + 3
-        while j < len(buf) and buf[j] in b"\r \t":
+        while j < end and buf[j] in b"\r \t":
             j += 1
+        if j >= end:
+            return None
         if j > i + 3:
-            if buf[j : j + 1] == b"\n":
+            if buf[j] == 0x0A:
                 j += 1
-            if not (buf[j : j + 1] == b"\n" or buf.startswith(b"\r\n", j)):
+            after = buf[j : j + 2]
+            if not after or after == b"\r":
+                return None
+            if not (after[:1] == b"\n" or after == b"\r\n"):
                 return j - i
+    elif i + 3 > end and b"\r\n\r".startswith(buf[i:]):
+        return None
     return _eol_regular(buf, i)
 
 
+class HeadProgress:
+    """How far an incomplete response head was read, so the next try resumes there.
+
+    ``at`` is relative to where the head starts; headers before it are final
+    (where each ends was decided by bytes already seen).
+    """
+
+    __slots__ = ("at", "headers", "status")
+
+    def __init__(self) -> None:
+        self.at = 0
+        self.status: bytes | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+
+
 def parse_response_head(
-    buf: bytes, pos: int
+    buf: bytes, pos: int, progress: HeadProgress | None = None
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """(end of the head, status line, [(name, value)]) of the head at ``pos``; None if
-    incomplete. Lines before the status line that do not start with ``http`` are
-    skipped, as libhtp hands them to the body of a response it never sees."""
+    incomplete (``progress``, when given, then records how far it got). Lines
+    before the status line that do not start with ``http`` are skipped, as libhtp
+    hands them to the body of a response it never sees."""
     end = len(buf)
-    i = pos
-    while True:  # the status line
-        found = _EOL_CHARS.search(buf, i)
-        if found is None:
-            return None
-        j = found.start()
-        line = buf[i:j]
-        if buf[j] == 0x0D and j + 1 >= end:
-            return None
-        i = j + _eol_regular(buf, j)
-        if _STATUS_START.match(line):
-            status = line.lstrip(b" \t\r\n\x0b\x0c\x00")
-            break
-    headers: list[tuple[bytes, bytes]] = []
+    if progress is not None and progress.status is not None:
+        i, status, headers = pos + progress.at, progress.status, progress.headers
+    else:
+        i = pos
+        while True:  # the status line
+            found = _EOL_CHARS.search(buf, i)
+            if found is None:
+                return None
+            j = found.start()
+            if j + 1 >= end:  # is it CR LF, LF CR or one of them?
+                return None
+            line = buf[i:j]
+            i = j + _eol_regular(buf, j)
+            if _STATUS_START.match(line):
+                status = line.lstrip(b" \t\r\n\x0b\x0c\x00")
+                break
+        headers = []
+        if progress is not None:
+            progress.status, progress.headers, progress.at = status, headers, i - pos
     while True:
         if i >= end:
             return None
@@ -86,31 +121,34 @@ def parse_response_head(
         i, header = parsed
         if header is not None:
             headers.append(header)
+        if progress is not None:
+            progress.at = i - pos
 
 
 def _header(buf: bytes, i: int) -> tuple[int, tuple[bytes, bytes] | None] | None:
     """(where the next line starts, (name, value) or None for a line without colon)."""
     end = len(buf)
-    terminated = 0
     colon = -1
     k = i
-    while k < end:
-        c = buf[k]
-        if not terminated:
-            if c == 0x3A:
-                colon = k
-                break
-            if c in (0x0A, 0x0D):
-                terminated = c
-        elif c == 0x20:
-            terminated = 0
-        elif c == 0x0A and terminated == 0x0D:
-            terminated = c
-        else:
+    while True:
+        found = _NAME_STOP.search(buf, k)
+        if found is None:
+            return None
+        k = found.start()
+        if buf[k] == 0x3A:
+            colon = k
             break
-        k += 1
-    if k >= end:
-        return None
+        # a line end inside a name continues it when spaces follow (libhtp's rule)
+        j = k + 2 if buf.startswith(b"\r\n", k) else k + 1
+        if j >= end:
+            return None
+        if buf[j] != 0x20:
+            break
+        while j < end and buf[j] == 0x20:
+            j += 1
+        if j >= end:
+            return None
+        k = j
     if colon < 0:  # no colon: the line is skipped
         parsed = _value(buf, i)
         return None if parsed is None else (parsed[0], None)
@@ -140,9 +178,10 @@ def _value(buf: bytes, i: int) -> tuple[int, bytes] | None:
         eol = _eol_regular(buf, j)
         folded = buf[j + eol : j + eol + 1] in (b" ", b"\t", b"\x00")
         if not folded:
-            eol = _eol(buf, j)
-            if buf[j + eol : j + eol + 1] in (b" ", b"\t", b"\x00"):
-                folded = False  # a deformed end followed by blanks: not a fold either
+            deformed = _eol(buf, j)
+            if deformed is None:
+                return None
+            eol = deformed
         if fold:
             if value:
                 value += fold[:1]
