@@ -120,9 +120,10 @@ def test_transfer_encoding_containing_chunked_is_chunked(te: bytes) -> None:
 
 
 def test_transfer_encoding_without_chunked_falls_back_to_content_length() -> None:
-    response = HEAD + b"Transfer-Encoding: lalala\r\nContent-Length: 5\r\n\r\nX5O!Pmore"
-    answers, _ = exchange(response)
+    response = HEAD + b"Transfer-Encoding: lalala\r\nContent-Length: 5\r\n\r\nX5O!P"
+    answers, _ = exchange(response, b"more")
     assert answers[0].extra["response_body"] == b"X5O!P"
+    assert answers[0].record["length"] == 5
 
 
 # -- header names, values, folding and line ends ------------------------------------------
@@ -229,9 +230,20 @@ def test_no_status_line_at_all_is_the_body() -> None:
     assert anomalies["http: response without status line"] == 1
 
 
+def test_lines_after_a_body_join_it_up_to_the_next_response() -> None:
+    # libhtp: what follows a body and cannot start a response is more of that body
+    request = REQUEST + b"GET /b HTTP/1.1\r\n\r\n"
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 34\r\n\r\n" + EICAR + b"\r\nmore\r\n"
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    answers, anomalies = exchange(first + second, request=request)
+    assert [a.extra["response_body"] for a in answers] == [EICAR + b"\r\nmore\r\n", b"ok"]
+    assert anomalies["http: unexpected response body"] == 1
+
+
 def test_junk_after_a_response_is_not_a_second_response() -> None:
     request = REQUEST + b"GET /b HTTP/1.1\r\n\r\n"
-    answers, _ = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", request=request)
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    answers, _ = exchange(first, b"EXTRA", request=request)
     assert [a.extra["response_body"] for a in answers] == [b"ok"]
 
 
@@ -243,7 +255,7 @@ def test_interim_and_no_content_status_with_a_length_carry_a_body(status: int) -
 
 
 def test_content_length_leading_junk_skipped_trailing_junk_reads_on() -> None:
-    answers, _ = exchange(HEAD + b"Content-length: x5\r\n\r\nX5O!Pmore")
+    answers, _ = exchange(HEAD + b"Content-length: x5\r\n\r\nX5O!P", b"more")
     assert answers[0].extra["response_body"] == b"X5O!P"
     answers, _ = exchange(HEAD + b"Content-length: 34 68\r\n\r\n" + EICAR)
     assert answers[0].extra["response_body"] == EICAR

@@ -183,6 +183,8 @@ class HttpParser(StreamParser):
                 assert body is not None
                 pos = body.feed(buf, pos)
                 if body.done:
+                    if direction == TO_CLIENT and not body.error:
+                        pos = self._trailing_body(body, buf, pos)
                     self._body_done(direction, half, events, complete=not body.error)
                     if body.error:
                         self._give_up(half)
@@ -248,6 +250,31 @@ class HttpParser(StreamParser):
                 events.append(_auth_event(tx, "attempt", "no response", TO_SERVER, None))
         self._waiting.clear()
         return events
+
+    def _trailing_body(self, body: BodyReader, buf: bytes, pos: int) -> int:
+        """libhtp's rule after a response: following lines that cannot start a
+        response (no ``http`` first) are more of its body, up to one that can.
+
+        Only the bytes already at hand are looked at: the response is not held back
+        waiting for more. Returns where the next response may start.
+        """
+        end = len(buf)
+        eol = _LEADING_EOL.match(buf, pos)
+        assert eol is not None  # "*" always matches
+        if eol.end() >= end or _may_start_response(buf, eol.end()):
+            return pos
+        stop = end
+        nl = buf.find(b"\n", pos)
+        while nl >= 0:
+            nxt = _LEADING_EOL.match(buf, nl + 1)
+            assert nxt is not None
+            if nxt.end() < end and _may_start_response(buf, nxt.end()):
+                stop = nl + 1
+                break
+            nl = buf.find(b"\n", nxt.end())
+        anomaly(self.anomalies, "http", "unexpected response body")
+        body.more(buf[pos:stop])
+        return stop
 
     def _headless_response(self, events: list[AppEvent]) -> None:
         """At close, server bytes without any status line answer the oldest request.

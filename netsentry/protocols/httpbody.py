@@ -195,6 +195,7 @@ class BodyReader:
     __slots__ = (
         "_anomalies",
         "_chunk_left",
+        "_coded",
         "_inflaters",
         "_kept",
         "_partial",
@@ -228,6 +229,7 @@ class BodyReader:
         self._inflaters = [
             _Inflater(name) for name in encoding.split(",") if name in ("gzip", "deflate")
         ]
+        self._coded = bool(self._inflaters)
         # a content coding the kept body still carries (unsupported, or failed to decode)
         known = ("", "identity", "gzip", "deflate")
         self.encoding_left = "" if self._inflaters or encoding in known else encoding
@@ -266,6 +268,21 @@ class BodyReader:
         # UNTIL_CLOSE, or chunked framing that turned out not to be chunked
         self._body(buf[pos:] if pos else buf)
         return end
+
+    def more(self, data: bytes) -> None:
+        """Bytes after the framed end that libhtp still adds to a response body.
+
+        Kept raw (bounded), except after a decoded body: raw bytes appended to
+        decoded ones would be neither.
+        """
+        self.wire_len += len(data)
+        room = self.keep - len(self._kept)
+        if self._coded or room <= 0:
+            self.limited = self.limited or (room <= 0 and bool(data))
+            return
+        if len(data) > room:
+            self.limited = True
+        self._kept += data[:room]
 
     def skip(self, size: int) -> bool:
         """Bytes of the body were lost; return False when framing cannot continue.
