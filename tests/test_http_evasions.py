@@ -230,6 +230,20 @@ def test_no_status_line_at_all_is_the_body() -> None:
     assert anomalies["http: response without status line"] == 1
 
 
+def test_bodiless_statuses_without_a_length_have_none() -> None:
+    request = REQUEST + b"GET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n"
+    responses = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n"
+        b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"
+    )
+    answers, _ = exchange(responses, request=request)
+    assert [(a.record["status"], a.extra["response_body"]) for a in answers] == [
+        (304, b""),
+        (204, b""),
+        (200, b"c"),
+    ]
+
+
 def test_lines_after_a_body_join_it_up_to_the_next_response() -> None:
     # libhtp: what follows a body and cannot start a response is more of that body
     request = REQUEST + b"GET /b HTTP/1.1\r\n\r\n"
@@ -247,8 +261,9 @@ def test_junk_after_a_response_is_not_a_second_response() -> None:
     assert [a.extra["response_body"] for a in answers] == [b"ok"]
 
 
-@pytest.mark.parametrize("status", [100, 204])
-def test_interim_and_no_content_status_with_a_length_carry_a_body(status: int) -> None:
+@pytest.mark.parametrize("status", [100, 101, 102, 204, 304])
+def test_bodiless_statuses_with_a_length_carry_a_body(status: int) -> None:
+    # libhtp: a Content-Length (or Transfer-Encoding) gives 1xx, 204 and 304 a body
     response = b"HTTP/1.1 %d ok\r\nContent-length: %d\r\n\r\n" % (status, len(EICAR)) + EICAR
     answers, _ = exchange(response)
     assert [(a.record["status"], a.extra["response_body"]) for a in answers] == [(status, EICAR)]

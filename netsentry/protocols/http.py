@@ -511,6 +511,7 @@ class HttpParser(StreamParser):
             return
         status: int | None = int(code) if _STATUS.fullmatch(code) else None
         # libhtp: with a Content-Length or Transfer-Encoding, 1xx/204/304 carry a body
+        # (browsers read one), and 101 is no switch
         has_body = "transfer-encoding" in named or "content-length" in named
         if status is None:
             anomaly(self.anomalies, "http", "invalid status code")
@@ -525,13 +526,13 @@ class HttpParser(StreamParser):
             self._next_id += 1
         half.tx = tx
         half.head = (status, line, listed, named)
-        if status == 101 or (tx.method == "CONNECT" and status is not None and status < 300):
+        switching = status == 101 and not has_body  # libhtp: with a length, read a body
+        if switching or (tx.method == "CONNECT" and status is not None and status < 300):
             self._response_done(half, b"", 0, events)
             for both in self._halves:
                 both.state = _TUNNEL
             return
-        # a 304 never has one: its Content-Length describes the cached entity
-        if tx.method == "HEAD" or status == 304 or (status == 204 and not has_body):
+        if tx.method == "HEAD" or (status in (204, 304) and not has_body):
             self._response_done(half, b"", 0, events)
             return
         framing = self._framing(named, is_request=False)
