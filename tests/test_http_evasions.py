@@ -302,6 +302,7 @@ DEFLATED = raw_deflate(EICAR)
         (b"Content-Encoding: gzip\r\n", DEFLATED),
         (b"Content-Encoding: deflate\r\n", GZIPPED),
         (b"Content-Encoding: deflate\r\n", zlib.compress(EICAR)),
+        (b"Content-Encoding: deflate\r\n", zlib.compress(EICAR)[:-4] + b"\xff" * 4),
     ],
 )
 def test_content_encoding_quirks(ce: bytes, payload: bytes) -> None:

@@ -39,11 +39,15 @@ evasions aimed at strict parsers recover the body Suricata sees: heads by
 :func:`~netsentry.protocols.httphead.parse_response_head` (lines before the
 status line skipped, CR-only and LF-CR line ends, lenient folding and names,
 ``"http: invalid response line"`` counted once for skipped bytes); "chunked"
-anywhere in Transfer-Encoding means chunked on any HTTP version; a repeated
-header's values are joined with ``", "`` (Content-Length keeps the first); a
-1xx or 204 with a length has a body; Content-Encoding may name several layers
-(at most ``MAX_CODING_LAYERS`` undone); and a response with no status line at
-all, before any other response, is the body of the first request (at close).
+anywhere in Transfer-Encoding means chunked on any HTTP version; Content-Length
+is its first digits; a repeated header's values are joined with ``", "``
+(Content-Length keeps the first); a 1xx, 204 or 304 with a length has a body
+(and a 101 with one is no switch); Content-Encoding may name several layers (at
+most ``MAX_CODING_LAYERS`` undone); lines right after a body that cannot start a
+response join that body (``"http: unexpected response body"``; only bytes
+already received, the response is not held back for more); and a response with
+no status line at all, before any other response, is the body of the first
+request (at close).
 Chunk sizes and codings: see :mod:`netsentry.protocols.httpbody`.
 
 Never raises on content: a start line that is not HTTP, a header line longer
@@ -113,7 +117,7 @@ _BAD_START = ("invalid request line", "invalid response line")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(r"HTTP/\d\.\d")
 _STATUS = re.compile(r"\d{3}")
-_CONTENT_LENGTH = re.compile(r"[^0-9]*?([0-9]+)[ \t\r\n\x0b\x0c]*")
+_DIGITS = re.compile(r"[0-9]+")
 # an empty line can only be there if two line ends meet (a fold char between them
 # at most): a response head is re-parsed only when new bytes bring such a spot
 _HEAD_END_HINT = re.compile(rb"\n\n|\r\r|[\r\n]{3}|[\r\n][\t \x00][\r\n]")
@@ -636,16 +640,15 @@ class HttpParser(StreamParser):
             anomaly(self.anomalies, "http", "unsupported transfer-encoding")
         if cl is None:
             return UNTIL_CLOSE, 0
-        # junk before the digits is skipped; after them, libhtp reads on past the
-        # length into the stream (what follows is no response line, so it becomes
-        # more body): read until the close, the same bytes in a single response
-        found = _CONTENT_LENGTH.fullmatch(cl)
-        if found is None or len(found.group(1)) > 18:
+        # libhtp takes the first digits, junk before or after them aside (what the
+        # junk hides is then read as more body, see _trailing_body)
+        found = _DIGITS.search(cl)
+        if found is None or len(found.group()) > 18:
             anomaly(self.anomalies, "http", "invalid content-length")
             return UNTIL_CLOSE, 0
-        if found.start(1) and cl[: found.start(1)].strip(" \t"):
+        if found.group() != cl.strip(" \t\r\n\x0b\x0c"):
             anomaly(self.anomalies, "http", "content-length with extra data")
-        return LENGTH, int(found.group(1))
+        return LENGTH, int(found.group())
 
     def _host(self, record: dict[str, Any], host: str | None) -> None:
         """``hostname`` (lower-case, without port) and ``http_port`` from a Host value."""

@@ -41,7 +41,7 @@ MAX_TRAILERS = 64  # trailer lines after the last chunk
 
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _CHUNK_CTL = b"\r\n \t\x0b\x0c"  # skipped around a chunk size, as libhtp does
-MAX_CHUNK_SIZE = 0x7FFFFFFF  # libhtp rejects larger chunk sizes
+MAX_CHUNK_SIZE = 0x7FFFFFFF  # libhtp skips a size line above this
 
 
 def _not_a_size(partial: bytes) -> bool:
@@ -66,8 +66,8 @@ class _Inflater:
     The format is read from the data, not from the header's word: a gzip member
     (magic ``1f 8b``), a zlib stream or raw deflate -- servers and evasions mix
     them up and libhtp retries the other formats. The gzip header is skipped
-    leniently (reserved flag bits and a bad header CRC are ignored) and the
-    trailer is not checked, as libhtp does not check it either. Output never
+    leniently (reserved flag bits and a bad header CRC are ignored) and neither
+    the gzip trailer nor the zlib checksum is checked. Output never
     exceeds the ``budget`` given to each call.
     """
 
@@ -156,7 +156,7 @@ def _stream_start(data: bytes, final: bool) -> tuple[int, int] | None:
             return None
         return end, -zlib.MAX_WBITS
     if data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
-        return 0, zlib.MAX_WBITS
+        return 2, -zlib.MAX_WBITS  # zlib: skip the header, leave the Adler-32 unchecked
     return 0, -zlib.MAX_WBITS
 
 
@@ -387,7 +387,8 @@ class BodyReader:
             anomaly(self._anomalies, "http", "chunk extension")
         size = int(digits.group(), 16)
         if size > MAX_CHUNK_SIZE:
-            return False
+            anomaly(self._anomalies, "http", "chunk size too large")
+            return True  # libhtp skips such a line as if it were empty
         if size == 0:
             self._state = _TRAILER
         else:
