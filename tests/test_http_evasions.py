@@ -283,6 +283,35 @@ GZIPPED = gzip.compress(EICAR)
 DEFLATED = raw_deflate(EICAR)
 
 
+def test_content_length_with_more_after_its_digits_waits_for_the_rest() -> None:
+    # libhtp reads 34, then the bytes that follow (no response line) as more body,
+    # whichever segments they come in
+    response = HEAD + b"Content-length: 34 68\r\n\r\n" + EICAR
+    for size in (1, 2, 3, 40):
+        assert body(*in_pieces(response, size)) == EICAR, size
+
+
+def test_lingering_response_ends_when_the_next_one_starts() -> None:
+    request = REQUEST + b"GET /b HTTP/1.1\r\n\r\n"
+    anomalies: Counter[str] = Counter()
+    parser = HttpParser(anomalies)
+    parser.feed(TO_SERVER, request)
+    first = HEAD + b"Content-length: 5 (five)\r\n\r\nX5O!P"
+    assert parser.feed(TO_CLIENT, first) == []  # it may go on
+    assert parser.feed(TO_CLIENT, b"%@AP[") == []
+    events = parser.feed(TO_CLIENT, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert [e.extra["response_body"] for e in events] == [b"X5O!P%@AP[", b"ok"]
+
+
+def test_plain_content_length_response_is_not_held_back() -> None:
+    parser = HttpParser(Counter())
+    parser.feed(TO_SERVER, REQUEST)
+    events = parser.feed(TO_CLIENT, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert [e.extra["response_body"] for e in events] == [b"ok"]
+    events = parser.feed(TO_CLIENT, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert [e.extra["response_body"] for e in events] == [b""]
+
+
 @pytest.mark.parametrize(
     ("ce", "payload"),
     [

@@ -181,7 +181,8 @@ class HttpParser(StreamParser):
         buf = half.buf + data if half.buf else data
         pos = 0
         end = len(buf)
-        while pos < end:
+        # a finished body is handled even at the end of the bytes (it may linger)
+        while pos < end or (half.state == _BODY and half.body is not None and half.body.done):
             if half.state == _BODY:
                 body = half.body
                 assert body is not None
@@ -189,6 +190,10 @@ class HttpParser(StreamParser):
                 if body.done:
                     if direction == TO_CLIENT and not body.error:
                         pos = self._trailing_body(body, buf, pos)
+                        if body.linger and _undecided(buf, pos):
+                            # what its Content-Length left out may come next
+                            half.buf = buf[pos:]
+                            return events
                     self._body_done(direction, half, events, complete=not body.error)
                     if body.error:
                         self._give_up(half)
@@ -229,8 +234,13 @@ class HttpParser(StreamParser):
     def gap(self, direction: int, size: int) -> None:
         super().gap(direction, size)
         half = self._halves[direction]
-        if half.state == _BODY and half.body is not None and half.body.skip(size):
-            return
+        if half.state == _BODY and half.body is not None:
+            if half.body.done:  # a finished body waiting for more: end it on the next bytes
+                half.body.linger = False
+                half.buf = b""
+                return
+            if half.body.skip(size):
+                return
         if half.state == _HEAD and not half.buf and direction == TO_CLIENT and not self._waiting:
             return  # between exchanges with nothing outstanding: nothing to misattribute
         self._give_up(half)
@@ -243,6 +253,8 @@ class HttpParser(StreamParser):
         for direction in (TO_SERVER, TO_CLIENT):
             half = self._halves[direction]
             if half.state == _BODY and half.body is not None:
+                if half.body.done and half.buf and not has_status_line(half.buf):
+                    half.body.more(half.buf)  # left waiting: the stream ended, it is body
                 complete = half.body.end()
                 if not complete:
                     what = "request" if direction == TO_SERVER else "response"
@@ -539,16 +551,16 @@ class HttpParser(StreamParser):
         if tx.method == "HEAD" or (status in (204, 304) and not has_body):
             self._response_done(half, b"", 0, events)
             return
-        framing = self._framing(named, is_request=False)
-        mode, size = framing if framing is not None else (UNTIL_CLOSE, 0)
-        if mode == LENGTH and size == 0:
-            self._response_done(half, b"", 0, events)
-            return
+        mode, size, linger = self._response_framing(
+            named.get("transfer-encoding"), named.get("content-length")
+        )
         coding = _codings(named.get("content-encoding", ""))
         keep = self.limits.max_body
         if coding and coding.split(",")[0] in ("gzip", "deflate"):
             keep = self.limits.max_decompressed
+        # even an empty body is read on: lines after it may still join it
         half.body = BodyReader(mode, size, self.anomalies, keep, coding)
+        half.body.linger = linger
         half.state = _BODY
 
     def _response_done(
@@ -609,8 +621,6 @@ class HttpParser(StreamParser):
         """(mode, Content-Length) for a message with a body; None when it cannot be framed."""
         te = named.get("transfer-encoding")
         cl = named.get("content-length")
-        if not is_request:
-            return self._response_framing(te, cl)
         if te is not None:
             if cl is not None:
                 anomaly(self.anomalies, "http", "content-length with transfer-encoding")
@@ -628,27 +638,31 @@ class HttpParser(StreamParser):
         anomaly(self.anomalies, "http", "invalid content-length")
         return None if is_request else (UNTIL_CLOSE, 0)
 
-    def _response_framing(self, te: str | None, cl: str | None) -> tuple[int, int]:
-        """libhtp's rule: "chunked" anywhere in Transfer-Encoding (any case, NULs
-        ignored, any HTTP version) means chunked, Content-Length ignored; else the
-        first digits of Content-Length; else the body runs until the close."""
+    def _response_framing(self, te: str | None, cl: str | None) -> tuple[int, int, bool]:
+        """(mode, Content-Length, linger) of a response body, by libhtp's rule:
+        "chunked" anywhere in Transfer-Encoding (any case, NULs ignored, any HTTP
+        version) means chunked, Content-Length ignored; else the first digits of
+        Content-Length; else the body runs until the close. ``linger``: the
+        Content-Length had more after its digits, so the bytes it leaves out are
+        waited for (libhtp reads them as more body) before the response ends."""
         if te is not None:
             if cl is not None:
                 anomaly(self.anomalies, "http", "content-length with transfer-encoding")
             if "chunked" in te.replace("\0", "").lower():
-                return CHUNKED, 0
+                return CHUNKED, 0, False
             anomaly(self.anomalies, "http", "unsupported transfer-encoding")
         if cl is None:
-            return UNTIL_CLOSE, 0
+            return UNTIL_CLOSE, 0, False
         # libhtp takes the first digits, junk before or after them aside (what the
         # junk hides is then read as more body, see _trailing_body)
         found = _DIGITS.search(cl)
         if found is None or len(found.group()) > 18:
             anomaly(self.anomalies, "http", "invalid content-length")
-            return UNTIL_CLOSE, 0
+            return UNTIL_CLOSE, 0, False
         if found.group() != cl.strip(" \t\r\n\x0b\x0c"):
             anomaly(self.anomalies, "http", "content-length with extra data")
-        return LENGTH, int(found.group())
+        linger = bool(cl[found.end() :].strip(" \t\r\n\x0b\x0c"))
+        return LENGTH, int(found.group()), linger
 
     def _host(self, record: dict[str, Any], host: str | None) -> None:
         """``hostname`` (lower-case, without port) and ``http_port`` from a Host value."""
@@ -734,6 +748,12 @@ def _codings(value: str) -> str:
         elif "deflate" in lower:
             layers.append("deflate")
     return ",".join(layers) if layers else whole
+
+
+def _undecided(buf: bytes, pos: int) -> bool:
+    """Whether the bytes from ``pos`` are too few to tell a response from more body."""
+    rest = buf[pos : pos + 64].lstrip(b" \t\r\n\x0b\x0c\x00")
+    return len(rest) < 4 and b"http".startswith(rest.lower()) and len(buf) - pos < 64
 
 
 def _may_start_response(buf: bytes, pos: int) -> bool:

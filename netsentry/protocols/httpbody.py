@@ -207,6 +207,7 @@ class BodyReader:
         "gapped",
         "keep",
         "limited",
+        "linger",
         "mode",
         "remaining",
         "wire_len",
@@ -242,6 +243,7 @@ class BodyReader:
         self.error = False
         self.limited = False  # the keep bound cut the kept body short
         self.gapped = False  # bytes were lost inside the body (the kept body has a hole)
+        self.linger = False  # once done, wait for more bytes that may still join it
 
     @property
     def data(self) -> bytes:

@@ -197,12 +197,9 @@ def _value(buf: bytes, i: int) -> tuple[int, bytes] | None:
             return rest, bytes(value)
         fold = buf[j + eol : j + eol + 1]
         i = j + eol + 1
-        if fold == b"\x00" or not _TOKEN_COLON.match(buf, i):
-            if not fold:
-                return None
-            rest = i
-            continue
-        return i, bytes(value)  # " Name:" after the line end is a new header
+        if _TOKEN_COLON.match(buf, i):
+            return i, bytes(value)  # " Name:" after the line end is a new header
+        rest = i
 
 
 def has_status_line(buf: bytes) -> bool:
