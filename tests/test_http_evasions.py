@@ -15,6 +15,8 @@ import zlib
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits
 from netsentry.protocols.http import HttpParser
@@ -397,6 +399,22 @@ def test_brotli_is_left_encoded() -> None:
     answers, _ = exchange(HEAD + b"Content-Encoding: br\r\nContent-length: 4\r\n\r\nabcd")
     assert answers[0].extra["response_body"] == b"abcd"
     assert answers[0].extra["content_encoding"] == "br"
+
+
+TOKEN = st.text(alphabet="abcXYZ-_019!#~", min_size=1, max_size=12)
+VALUE = st.binary(max_size=30).map(lambda v: v.replace(b"\r", b"").replace(b"\n", b""))
+
+
+@given(st.lists(st.tuples(TOKEN, VALUE), max_size=12), st.binary(max_size=20))
+def test_plain_heads_read_alike_by_both_paths(fields: list[tuple[str, bytes]], rest: bytes) -> None:
+    # a leading blank keeps a head off the one-regex path: both must agree
+    lines = b"".join(name.encode() + b":" + value + b"\r\n" for name, value in fields)
+    head = b"HTTP/1.1 200 OK\r\n" + lines + b"\r\n" + rest
+    fast = parse_response_head(head, 0)
+    slow = parse_response_head(b" " + head, 0)
+    assert fast is not None and slow is not None
+    assert (fast[0] + 1, fast[1], fast[2]) == slow
+    assert [name for name, _ in fast[2]] == [name.encode() for name, _ in fields]
 
 
 # -- any split of the stream --------------------------------------------------------------

@@ -25,6 +25,9 @@ _STATUS_START = re.compile(rb"[ \t\r\n\x0b\x0c\x00]*http", re.IGNORECASE)
 _TOKEN_COLON = re.compile(rb"[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*:")
 _EOL_CHARS = re.compile(rb"[\r\n]")
 _NAME_STOP = re.compile(rb"[:\r\n]")
+# a head nothing unusual happens in, read in one go (the general parser agrees)
+_PLAIN_HEAD = re.compile(rb"HTTP/[^\r\n]*\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*\r\n")
+_PLAIN_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\r\n]*)\r\n")
 
 
 def _eol_regular(buf: bytes, i: int) -> int:
@@ -89,6 +92,11 @@ def parse_response_head(
     before the status line that do not start with ``http`` are skipped, as libhtp
     hands them to the body of a response it never sees."""
     end = len(buf)
+    plain = _PLAIN_HEAD.match(buf, pos)
+    if plain is not None:  # the usual head: CRLF lines, "token:" headers, no folding
+        fields = buf[buf.index(b"\n", pos) + 1 : plain.end() - 2]
+        pairs = [(n, v.strip(_SPACE)) for n, v in _PLAIN_FIELD.findall(fields)]
+        return plain.end(), buf[pos : buf.index(b"\r", pos)], pairs
     if progress is not None and progress.status is not None:
         i, status, headers = pos + progress.at, progress.status, progress.headers
     else:
