@@ -334,6 +334,8 @@ def test_plain_content_length_response_is_not_held_back() -> None:
         (b"Content-Encoding: deflate\r\n", GZIPPED),
         (b"Content-Encoding: deflate\r\n", zlib.compress(EICAR)),
         (b"Content-Encoding: deflate\r\n", zlib.compress(EICAR)[:-4] + b"\xff" * 4),
+        # raw deflate whose first bytes pass for a zlib header: retried as raw
+        (b"Content-Encoding: deflate\r\n", b"\x78\x01\x00\xfe\xffX" + raw_deflate(EICAR[1:])),
     ],
 )
 def test_content_encoding_quirks(ce: bytes, payload: bytes) -> None:

@@ -71,7 +71,7 @@ class _Inflater:
     exceeds the ``budget`` given to each call.
     """
 
-    __slots__ = ("_head", "_obj", "_raw", "encoding", "fed", "produced")
+    __slots__ = ("_head", "_obj", "_raw", "_raw_mode", "encoding", "fed", "produced")
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding  # the coding the header named ("gzip", "deflate")
@@ -80,6 +80,7 @@ class _Inflater:
         self.fed = 0  # compressed bytes accepted so far
         self.produced = 0  # decoded bytes handed out so far
         self._raw = bytearray()  # the input, while nothing came out (passed on if it fails)
+        self._raw_mode = False  # read as raw deflate from the first byte
 
     def raw_prefix(self) -> bytes:
         """The bytes fed before anything decoded (at most MAX_RAW_PREFIX of them)."""
@@ -92,7 +93,16 @@ class _Inflater:
         """
         if not self.produced and len(self._raw) < MAX_RAW_PREFIX:
             self._raw += data[: MAX_RAW_PREFIX - len(self._raw)]
-        out = self._inflate(data, budget, final)
+        try:
+            out = self._inflate(data, budget, final)
+        except zlib.error:
+            if self.produced or self._raw_mode or len(self._raw) >= MAX_RAW_PREFIX:
+                raise
+            # libhtp restarts a decoder that fails at once as raw deflate, same bytes
+            self._raw_mode = True
+            self._head = b""
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._obj.decompress(bytes(self._raw), budget)
         if out:
             self.produced += len(out)
             self._raw = bytearray()
@@ -111,6 +121,7 @@ class _Inflater:
                 return b""
             self._head = b""
             offset, wbits = start
+            self._raw_mode = offset == 0
             data = data[offset:]
             obj = zlib.decompressobj(wbits)
             self._obj = obj
