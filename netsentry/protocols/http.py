@@ -147,7 +147,9 @@ class _Half:
 
     def __init__(self) -> None:
         self.buf = b""  # undecoded bytes of an incomplete header section
-        self.scan = 0  # where in ``buf`` to resume looking for the end of headers
+        # requests: where in ``buf`` to resume looking for the end of headers;
+        # responses: how many bytes of ``buf`` were already looked at
+        self.scan = 0
         self.junk = False  # lines that are no status line were skipped (counted once)
         self.tries = 0  # parses of an incomplete response head
         self.progress = HeadProgress()  # how far that head was read
