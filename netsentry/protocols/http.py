@@ -34,6 +34,22 @@ stays visible. ``uri_path`` is the decoded path (absolute-form targets lose
 ``scheme://authority``), ``uri_query`` the decoded query. Decoded bytes are read
 as UTF-8, or Latin-1 when they are not valid UTF-8.
 
+Responses are read the way libhtp (Suricata's HTTP parser) reads them, so that
+evasions aimed at strict parsers recover the body Suricata sees: heads by
+:func:`~netsentry.protocols.httphead.parse_response_head` (lines before the
+status line skipped, CR-only and LF-CR line ends, lenient folding and names,
+``"http: invalid response line"`` counted once for skipped bytes); "chunked"
+anywhere in Transfer-Encoding means chunked on any HTTP version; Content-Length
+is its first digits; a repeated header's values are joined with ``", "``
+(Content-Length keeps the first); a 1xx, 204 or 304 with a length has a body
+(and a 101 with one is no switch); Content-Encoding may name several layers (at
+most ``MAX_CODING_LAYERS`` undone); lines right after a body that cannot start a
+response join that body (``"http: unexpected response body"``; only bytes
+already received, the response is not held back for more); and a response with
+no status line at all, before any other response, is the body of the first
+request (at close).
+Chunk sizes and codings: see :mod:`netsentry.protocols.httpbody`.
+
 Never raises on content: a start line that is not HTTP, a header line longer
 than ``limits.max_line`` or a header section larger than ``limits.max_pending``
 is counted (``"http: invalid request line"``, ``"http: header line too long"``,
@@ -62,9 +78,12 @@ from netsentry.protocols.httpbody import (
     login_form,
     login_outcome,
 )
+from netsentry.protocols.httphead import HeadProgress, has_status_line, parse_response_head
 
 PORTS = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
 MAX_WAITING = 64  # requests kept waiting for their response (pipelining depth)
+MAX_HEAD_ATTEMPTS = 64  # parses of one response head that may find no end
+MAX_CODING_LAYERS = 3  # content codings undone (Suricata's decompress-layer-limit)
 
 METHODS = frozenset(
     b"GET POST HEAD PUT DELETE OPTIONS PATCH CONNECT TRACE PROPFIND PROPPATCH MKCOL COPY "
@@ -98,6 +117,10 @@ _BAD_START = ("invalid request line", "invalid response line")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(r"HTTP/\d\.\d")
 _STATUS = re.compile(r"\d{3}")
+_DIGITS = re.compile(r"[0-9]+")
+# an empty line can only be there if two line ends meet (a fold char between them
+# at most): a response head is re-parsed only when new bytes bring such a spot
+_HEAD_END_HINT = re.compile(rb"\n\n|\r\r|[\r\n]{3}|[\r\n][\t \x00][\r\n]")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?")
 
 
@@ -120,11 +143,16 @@ class _Tx:
 class _Half:
     """Parsing state of one direction."""
 
-    __slots__ = ("body", "buf", "head", "scan", "state", "tx")
+    __slots__ = ("body", "buf", "head", "junk", "progress", "scan", "state", "tries", "tx")
 
     def __init__(self) -> None:
         self.buf = b""  # undecoded bytes of an incomplete header section
-        self.scan = 0  # where in ``buf`` to resume looking for the end of headers
+        # requests: where in ``buf`` to resume looking for the end of headers;
+        # responses: how many bytes of ``buf`` were already looked at
+        self.scan = 0
+        self.junk = False  # lines that are no status line were skipped (counted once)
+        self.tries = 0  # parses of an incomplete response head
+        self.progress = HeadProgress()  # how far that head was read
         self.state = _HEAD
         self.body: BodyReader | None = None
         self.tx: _Tx | None = None  # the message being read
@@ -142,6 +170,7 @@ class HttpParser(StreamParser):
         self._waiting: deque[_Tx] = deque()  # requests without a final response, oldest first
         self._next_id = 0
         self._closed = False
+        self._answered = False  # a response was read on this connection
         self._max_head = max(self.limits.max_pending, self.limits.max_line)
 
     # -- StreamParser -------------------------------------------------------------
@@ -154,12 +183,19 @@ class HttpParser(StreamParser):
         buf = half.buf + data if half.buf else data
         pos = 0
         end = len(buf)
-        while pos < end:
+        # a finished body is handled even at the end of the bytes (it may linger)
+        while pos < end or (half.state == _BODY and half.body is not None and half.body.done):
             if half.state == _BODY:
                 body = half.body
                 assert body is not None
                 pos = body.feed(buf, pos)
                 if body.done:
+                    if direction == TO_CLIENT and not body.error:
+                        pos = self._trailing_body(body, buf, pos)
+                        if body.linger and _undecided(buf, pos):
+                            # what its Content-Length left out may come next
+                            half.buf = buf[pos:]
+                            return events
                     self._body_done(direction, half, events, complete=not body.error)
                     if body.error:
                         self._give_up(half)
@@ -171,6 +207,18 @@ class HttpParser(StreamParser):
             pos = eol.end()
             if pos >= end:
                 break
+            if direction == TO_CLIENT:
+                if not half.junk and not _may_start_response(buf, pos):
+                    # libhtp reads lines before a status line as body; we skip them
+                    half.junk = True
+                    anomaly(self.anomalies, "http", _BAD_START[TO_CLIENT])
+                head = self._response_head_at(half, buf, pos)
+                if head is None:
+                    return events
+                half.junk = False
+                self._response_head(half, head[1], head[2], events)
+                pos = head[0]
+                continue
             if not _plausible(direction, buf, pos):
                 self._fail(half, _BAD_START[direction])
                 return events
@@ -188,8 +236,13 @@ class HttpParser(StreamParser):
     def gap(self, direction: int, size: int) -> None:
         super().gap(direction, size)
         half = self._halves[direction]
-        if half.state == _BODY and half.body is not None and half.body.skip(size):
-            return
+        if half.state == _BODY and half.body is not None:
+            if half.body.done:  # a finished body waiting for more: end it on the next bytes
+                half.body.linger = False
+                half.buf = b""
+                return
+            if half.body.skip(size):
+                return
         if half.state == _HEAD and not half.buf and direction == TO_CLIENT and not self._waiting:
             return  # between exchanges with nothing outstanding: nothing to misattribute
         self._give_up(half)
@@ -202,20 +255,98 @@ class HttpParser(StreamParser):
         for direction in (TO_SERVER, TO_CLIENT):
             half = self._halves[direction]
             if half.state == _BODY and half.body is not None:
+                if half.body.done and half.buf and not has_status_line(half.buf):
+                    half.body.more(half.buf)  # left waiting: the stream ended, it is body
                 complete = half.body.end()
                 if not complete:
                     what = "request" if direction == TO_SERVER else "response"
                     anomaly(self.anomalies, "http", f"{what} body truncated at close")
                 self._body_done(direction, half, events, complete=complete)
+        self._headless_response(events)
         for tx in self._waiting:  # credentials sent, no response seen
             if tx.emitted and (tx.basic or tx.form):
                 events.append(_auth_event(tx, "attempt", "no response", TO_SERVER, None))
         self._waiting.clear()
         return events
 
+    def _trailing_body(self, body: BodyReader, buf: bytes, pos: int) -> int:
+        """libhtp's rule after a response: following lines that cannot start a
+        response (no ``http`` first) are more of its body, up to one that can.
+
+        Only the bytes already at hand are looked at: the response is not held back
+        waiting for more. Returns where the next response may start.
+        """
+        end = len(buf)
+        eol = _LEADING_EOL.match(buf, pos)
+        assert eol is not None  # "*" always matches
+        if eol.end() >= end or _may_start_response(buf, eol.end()):
+            return pos
+        stop = end
+        nl = buf.find(b"\n", pos)
+        while nl >= 0:
+            nxt = _LEADING_EOL.match(buf, nl + 1)
+            assert nxt is not None
+            if nxt.end() < end and _may_start_response(buf, nxt.end()):
+                stop = nl + 1
+                break
+            nl = buf.find(b"\n", nxt.end())
+        anomaly(self.anomalies, "http", "unexpected response body")
+        body.more(buf[pos:stop])
+        return stop
+
+    def _headless_response(self, events: list[AppEvent]) -> None:
+        """At close, server bytes without any status line answer the oldest request.
+
+        libhtp hands a response "line" that does not start with ``http`` to the
+        body, as browsers do (an HTTP/0.9-style answer): so does this, for what is
+        left buffered when the connection ends, if no response came before.
+        """
+        half = self._halves[TO_CLIENT]
+        if half.state != _HEAD or not half.buf or not self._waiting or self._answered:
+            return  # after a response, libhtp adds such bytes to that (finished) body
+        if has_status_line(half.buf):
+            return
+        anomaly(self.anomalies, "http", "response without status line")
+        half.tx = self._waiting.popleft()
+        half.head = (None, "", [], {})
+        body = half.buf[: self.limits.max_body]
+        more = {"body_truncated": True} if len(half.buf) > len(body) else {}
+        half.buf = b""
+        self._response_done(half, body, len(body), events, **more)
+
     # -- headers ------------------------------------------------------------------
 
-    def _partial_head(self, half: _Half, buf: bytes, pos: int) -> None:
+    def _response_head_at(
+        self, half: _Half, buf: bytes, pos: int
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """The response head at ``pos`` once complete; None (bytes kept) until then.
+
+        ``half.scan`` counts the bytes already looked at, ``half.progress`` how far
+        the head was parsed and ``half.tries`` the parses that found no end: only
+        bytes that could end the head cause another parse (resumed at the header
+        it stopped in), and a hostile head forcing too many fails.
+        """
+        # new bytes, and those from where the last parse stopped (it may have needed
+        # more bytes after a spot it found)
+        since = min(pos + half.scan - 3, pos + half.progress.at)
+        if half.scan and not _HEAD_END_HINT.search(buf, max(pos, since)):
+            self._partial_head(half, buf, pos, keep_scan=True)
+            half.scan = len(buf) - pos
+            return None
+        head = parse_response_head(buf, pos, half.progress)
+        if head is not None:
+            half.scan = half.tries = 0
+            half.progress = HeadProgress()
+            return head
+        half.tries += 1
+        if half.tries > MAX_HEAD_ATTEMPTS:
+            self._fail(half, "header section too large")
+            return None
+        self._partial_head(half, buf, pos, keep_scan=True)
+        half.scan = len(buf) - pos
+        return None
+
+    def _partial_head(self, half: _Half, buf: bytes, pos: int, keep_scan: bool = False) -> None:
         """No end of headers yet: keep the bytes unless a line or the section is too long."""
         end = len(buf)
         line_start = buf.rfind(b"\n", pos) + 1 or pos
@@ -227,7 +358,8 @@ class HttpParser(StreamParser):
             self._fail(half, "header section too large")
         else:
             half.buf = buf[pos:] if pos else buf
-            half.scan = max(0, end - pos - 2)
+            if not keep_scan:
+                half.scan = max(0, end - pos - 2)
 
     def _head(self, direction: int, half: _Half, block: bytes, events: list[AppEvent]) -> None:
         if len(block) > self._max_head:
@@ -273,6 +405,39 @@ class HttpParser(StreamParser):
             last = name.lower()
             named[last] = named[last] + ", " + value if last in named else value
         return listed, named
+
+    def _response_head(
+        self,
+        half: _Half,
+        status: bytes,
+        headers: list[tuple[bytes, bytes]],
+        events: list[AppEvent],
+    ) -> None:
+        """A head read by :func:`parse_response_head`: headers as for requests, with
+        names looked up without case or NULs and repeats joined by ``", "`` (a
+        repeated Content-Length keeps its first value), as libhtp does."""
+        if len(status) > self.limits.max_line or any(
+            len(n) + len(v) > self.limits.max_line for n, v in headers
+        ):
+            self._fail(half, "header line too long")
+            return
+        listed: list[dict[str, str]] = []
+        named: dict[str, str] = {}
+        for raw_name, raw_value in headers:
+            if not raw_name:
+                anomaly(self.anomalies, "http", "invalid header line")
+                continue
+            if len(listed) >= self.limits.max_headers:
+                anomaly(self.anomalies, "http", "too many headers")
+                break
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            listed.append({"name": name, "value": value})
+            key = name.replace("\0", "").lower()
+            if key not in named:
+                named[key] = value
+            elif key != "content-length":
+                named[key] = named[key] + ", " + value
+        self._response(half, status.decode("latin-1"), listed, named, events)
 
     # -- requests -----------------------------------------------------------------
 
@@ -359,13 +524,16 @@ class HttpParser(StreamParser):
     ) -> None:
         version, _, rest = line.partition(" ")
         code = rest.strip(" ").partition(" ")[0]
-        if not version.startswith("HTTP/"):
+        if not version.upper().startswith("HTTP"):
             self._fail(half, _BAD_START[TO_CLIENT])
             return
         status: int | None = int(code) if _STATUS.fullmatch(code) else None
+        # libhtp: with a Content-Length or Transfer-Encoding, 1xx/204/304 carry a body
+        # (browsers read one), and 101 is no switch
+        has_body = "transfer-encoding" in named or "content-length" in named
         if status is None:
             anomaly(self.anomalies, "http", "invalid status code")
-        elif 100 <= status < 200 and status != 101:
+        elif 100 <= status < 200 and status != 101 and not has_body:
             return  # interim response (100 Continue): the final one follows
         if self._waiting:
             tx = self._waiting.popleft()
@@ -376,25 +544,25 @@ class HttpParser(StreamParser):
             self._next_id += 1
         half.tx = tx
         half.head = (status, line, listed, named)
-        if status == 101 or (tx.method == "CONNECT" and status is not None and status < 300):
+        switching = status == 101 and not has_body  # libhtp: with a length, read a body
+        if switching or (tx.method == "CONNECT" and status is not None and status < 300):
             self._response_done(half, b"", 0, events)
             for both in self._halves:
                 both.state = _TUNNEL
             return
-        if tx.method == "HEAD" or status in (204, 304):
+        if tx.method == "HEAD" or (status in (204, 304) and not has_body):
             self._response_done(half, b"", 0, events)
             return
-        framing = self._framing(named, is_request=False)
-        mode, size = framing if framing is not None else (UNTIL_CLOSE, 0)
-        if mode == LENGTH and size == 0:
-            self._response_done(half, b"", 0, events)
-            return
-        coding = named.get("content-encoding", "").strip(" ").lower()
-        coding = {"x-gzip": "gzip"}.get(coding, coding)
+        mode, size, linger = self._response_framing(
+            named.get("transfer-encoding"), named.get("content-length")
+        )
+        coding = _codings(named.get("content-encoding", ""))
         keep = self.limits.max_body
-        if coding in ("gzip", "deflate"):
+        if coding and coding.split(",")[0] in ("gzip", "deflate"):
             keep = self.limits.max_decompressed
+        # even an empty body is read on: lines after it may still join it
         half.body = BodyReader(mode, size, self.anomalies, keep, coding)
+        half.body.linger = linger
         half.state = _BODY
 
     def _response_done(
@@ -404,6 +572,7 @@ class HttpParser(StreamParser):
         assert tx is not None and half.head is not None
         status, line, listed, named = half.head
         half.head = None
+        self._answered = True
         record = {k: v for k, v in tx.record.items() if k not in _REQUEST_ONLY}
         if "content-type" in named:
             record["http_content_type"] = named["content-type"]
@@ -471,6 +640,32 @@ class HttpParser(StreamParser):
         anomaly(self.anomalies, "http", "invalid content-length")
         return None if is_request else (UNTIL_CLOSE, 0)
 
+    def _response_framing(self, te: str | None, cl: str | None) -> tuple[int, int, bool]:
+        """(mode, Content-Length, linger) of a response body, by libhtp's rule:
+        "chunked" anywhere in Transfer-Encoding (any case, NULs ignored, any HTTP
+        version) means chunked, Content-Length ignored; else the first digits of
+        Content-Length; else the body runs until the close. ``linger``: the
+        Content-Length had more after its digits, so the bytes it leaves out are
+        waited for (libhtp reads them as more body) before the response ends."""
+        if te is not None:
+            if cl is not None:
+                anomaly(self.anomalies, "http", "content-length with transfer-encoding")
+            if "chunked" in te.replace("\0", "").lower():
+                return CHUNKED, 0, False
+            anomaly(self.anomalies, "http", "unsupported transfer-encoding")
+        if cl is None:
+            return UNTIL_CLOSE, 0, False
+        # libhtp takes the first digits, junk before or after them aside (what the
+        # junk hides is then read as more body, see _trailing_body)
+        found = _DIGITS.search(cl)
+        if found is None or len(found.group()) > 18:
+            anomaly(self.anomalies, "http", "invalid content-length")
+            return UNTIL_CLOSE, 0, False
+        if found.group() != cl.strip(" \t\r\n\x0b\x0c"):
+            anomaly(self.anomalies, "http", "content-length with extra data")
+        linger = bool(cl[found.end() :].strip(" \t\r\n\x0b\x0c"))
+        return LENGTH, int(found.group()), linger
+
     def _host(self, record: dict[str, Any], host: str | None) -> None:
         """``hostname`` (lower-case, without port) and ``http_port`` from a Host value."""
         if not host:
@@ -494,6 +689,7 @@ class HttpParser(StreamParser):
         half.state = _DEAD
         half.buf = b""
         half.body = None
+        half.progress = HeadProgress()
 
 
 _REQUEST_FIELDS = (
@@ -526,6 +722,47 @@ def _auth_event(tx: _Tx, result: str, reason: str, direction: int, reply: str | 
     return AppEvent(
         "auth", {"service": "http", "user": tx.user, "result": result}, direction, extra
     )
+
+
+def _codings(value: str) -> str:
+    """The content codings to undo, outermost first, as BodyReader takes them.
+
+    Read as libhtp reads Content-Encoding: the whole value (any case, NULs
+    ignored) naming one coding; else every token between commas and spaces is a
+    layer -- one containing ``gzip`` or ``deflate`` is decoded, others
+    (``identity``, unknown words) are not -- up to MAX_CODING_LAYERS tokens; the
+    last coding listed was applied last, so it is undone first. A value naming
+    no coding netsentry decodes (``br``) is returned as it is.
+    """
+    whole = value.replace("\0", "").strip(" \t").lower()
+    if whole in ("gzip", "x-gzip"):
+        return "gzip"
+    if whole in ("deflate", "x-deflate"):
+        return "deflate"
+    if whole in ("", "identity", "inflate", "none"):
+        return ""
+    tokens = [t for t in re.split(r"[, ]", value) if t][:MAX_CODING_LAYERS]
+    layers = []
+    for token in reversed(tokens):
+        lower = token.lower()
+        if "gzip" in lower:
+            layers.append("gzip")
+        elif "deflate" in lower:
+            layers.append("deflate")
+    return ",".join(layers) if layers else whole
+
+
+def _undecided(buf: bytes, pos: int) -> bool:
+    """Whether the bytes from ``pos`` are too few to tell a response from more body."""
+    rest = buf[pos : pos + 64].lstrip(b" \t\r\n\x0b\x0c\x00")
+    return len(rest) < 4 and b"http".startswith(rest.lower()) and len(buf) - pos < 64
+
+
+def _may_start_response(buf: bytes, pos: int) -> bool:
+    """Whether the bytes at ``pos`` begin (or may yet begin) a status line: blanks or
+    NULs, then ``http`` in any case."""
+    start = buf[pos : pos + 64].lstrip(b" \t\r\n\x0b\x0c\x00")[:4].lower()
+    return b"http".startswith(start)
 
 
 def _plausible(direction: int, buf: bytes, pos: int) -> bool:
