@@ -392,8 +392,9 @@ class _ThresholdState:
     def counts(self, ctx: Ctx) -> bool:
         if self.side is not None and ctx.event is not None and ctx.event.direction != self.side:
             return False  # a response repeats its request's fields: count each once
-        if self.predicates and not all(p(ctx) for p in self.predicates):
-            return False
+        for predicate in self.predicates:  # a loop, not all(genexpr): the hot path
+            if not predicate(ctx):
+                return False
         if self.patterns is not None and self.spec is not None:
             value = self.spec.get(ctx)
             items = value if isinstance(value, list) else [value]
