@@ -364,6 +364,10 @@ class _ThresholdState:
         self.evicted = 0
         self.protocols = required_protocols(rule.where)
         self.side = rule_side(rule)
+        # observe() runs for most packets: the track and distinct field decided once here.
+        self.track = {"by_dst": 2, "by_pair": 3}.get(rule.track, 0)
+        distinct_name = self.distinct.name if self.distinct is not None else ""
+        self.distinct_addr = {"src_ip": 1, "dest_ip": 2}.get(distinct_name, 0)
         # Large counts are kept as per-bucket totals (BUCKETS buckets per window) rather
         # than one timestamp per event, so a 20,000-packet rate rule costs a few list
         # entries per key, not 20,000. The window then slides in steps of window/BUCKETS.
@@ -377,6 +381,7 @@ class _ThresholdState:
         )
 
     def key_of(self, ctx: Ctx) -> Any:
+        """The key ``ctx`` is counted under (the rule's ``track``)."""
         track = self.rule.track
         if track == "by_src":
             return ctx.src
@@ -395,8 +400,9 @@ class _ThresholdState:
     def counts(self, ctx: Ctx) -> bool:
         if self.side is not None and ctx.event is not None and ctx.event.direction != self.side:
             return False  # a response repeats its request's fields: count each once
-        if self.predicates and not all(p(ctx) for p in self.predicates):
-            return False
+        for predicate in self.predicates:  # a loop, not all(genexpr): the hot path
+            if not predicate(ctx):
+                return False
         if self.patterns is not None and self.spec is not None:
             value = self.spec.get(ctx)
             items = value if isinstance(value, list) else [value]
@@ -431,20 +437,28 @@ class _ThresholdState:
 
     def observe(self, ctx: Ctx) -> Finding | None:
         ts = ctx.ts
-        key = self.key_of(ctx)
-        entry = self.keys.get(key)
+        track = self.track
+        key: Any
+        if track == 2:
+            key = ctx.dst
+        elif track == 3:
+            key = (ctx.src, ctx.dst)
+        else:
+            key = self.key_of(ctx)
+        keys = self.keys
+        entry = keys.get(key)
         if entry is None:
             self._drop_idle(ts)
-            if len(self.keys) >= MAX_KEYS:
-                old, _ = self.keys.popitem(last=False)
+            if len(keys) >= MAX_KEYS:
+                old, _ = keys.popitem(last=False)
                 self.fired_until.pop(old, None)
                 self.evicted += 1
             # Plain lists and dicts: a deque or OrderedDict costs several hundred bytes
             # even when empty, and a flood of spoofed sources makes one key per packet.
             entry = {} if self.distinct is not None else []
-            self.keys[key] = entry
+            keys[key] = entry
         else:
-            self.keys.move_to_end(key)
+            keys.move_to_end(key)
         if self.bucketed:
             state = cast("list[Any]", entry)  # [total, [bucket start, count], ...]
             if not state:
@@ -463,10 +477,10 @@ class _ThresholdState:
             first = state[1][0]
         elif self.distinct is not None:
             seen = cast("dict[Any, int]", entry)  # distinct value -> last seen, oldest first
-            name = self.distinct.name
-            if name == "src_ip":  # packed addresses: no text string per distinct source
+            addr = self.distinct_addr
+            if addr == 1:  # packed addresses: no text string per distinct source
                 value = ctx.src or None
-            elif name == "dest_ip":
+            elif addr == 2:
                 value = ctx.dst or None
             else:
                 value = self.distinct.get(ctx)

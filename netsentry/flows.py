@@ -227,7 +227,26 @@ class FlowTable:
                 direction = 0 if (src == flow.cli and sport == flow.cport) else 1
                 if proto in (1, 58) and src == dst:
                     direction = 0
-                self._account(flow, pkt, direction)
+                # _account inlined for the packets of known flows (nearly all of them);
+                # only a packet that can change the TCP state calls _tcp_state.
+                if ts > flow.last_ts:
+                    flow.last_ts = ts
+                flags = pkt.tcp_flags
+                if direction == 0:
+                    flow.pkts0 += 1
+                    flow.bytes0 += pkt.wirelen
+                    flow.flags0 |= flags
+                else:
+                    flow.pkts1 += 1
+                    flow.bytes1 += pkt.wirelen
+                    flow.flags1 |= flags
+                if proto == 6:
+                    state = flow.state
+                    if state == "new" or (
+                        state != "closed"
+                        and (flags & TCP_RST or flow.flags0 & flow.flags1 & TCP_FIN)
+                    ):
+                        self._tcp_state(flow, flags, direction)
                 return flow, direction
         if len(flows) >= self.config.max_flows:
             self.expire(ts, full=True)
@@ -251,8 +270,11 @@ class FlowTable:
             flow.pkts1 += 1
             flow.bytes1 += pkt.wirelen
             flow.flags1 |= flags
-        if flow.proto != 6:
-            return
+        if flow.proto == 6:
+            self._tcp_state(flow, flags, direction)
+
+    def _tcp_state(self, flow: Flow, flags: int, direction: int) -> None:
+        """Advance a TCP flow's state after a packet with ``flags`` was counted."""
         state = flow.state
         if (
             state == "new"

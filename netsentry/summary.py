@@ -102,8 +102,22 @@ class Summary:
         if pkt.family:
             name = PROTO_NAMES.get(pkt.proto) or str(pkt.proto)
             src, dst = pkt.src, pkt.dst
-            self.talkers.add(src, size)
-            self.talkers.add(dst, size)
+            # TopTable.add inlined for the common case (key already counted): three
+            # method calls per packet were a tenth of the summary's cost.
+            talkers = self.talkers
+            counts = talkers.counts
+            entry = counts.get(src)
+            if entry is None:
+                talkers.add(src, size)
+            else:
+                entry[0] += 1
+                entry[1] += size
+            entry = counts.get(dst) if counts is talkers.counts else None
+            if entry is None:
+                talkers.add(dst, size)
+            else:
+                entry[0] += 1
+                entry[1] += size
             self.conversations.add((src, dst) if src <= dst else (dst, src), size)
             if pkt.fragment:
                 self.fragment_packets += 1

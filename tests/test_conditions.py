@@ -272,3 +272,48 @@ def test_cidr_set_many_blocks_agree_with_ipaddress() -> None:
     for i in range(0, 65536, 97):
         address = ipaddress.IPv4Address((10 << 24) | (i << 8) | (i % 251))
         assert cidrs.contains_text(str(address)) is any(address in n for n in nets), address
+
+
+def test_set_based_equality_agrees_with_eq_for_every_value_type() -> None:
+    """The int/str fast path of eq/in gives exactly the generic _eq answers."""
+    from netsentry.conditions import _eq, _equals_any
+
+    expected_lists: list[tuple[object, ...]] = [
+        (53,),
+        ("53",),
+        (53.0,),
+        (True,),
+        ("TXT", "NULL", "10"),
+        (17, 19, "dns", 1.5, False),
+        (b"abc",),
+    ]
+    values: list[object] = [
+        53,
+        10,
+        1,
+        0,
+        "53",
+        "10",
+        "TXT",
+        "true",
+        "True",
+        53.0,
+        1.5,
+        True,
+        False,
+        None,
+        b"abc",
+        b"53",
+        "abc",
+        -1,
+        2**70,
+    ]
+    for expected in expected_lists:
+        test = _equals_any(expected)
+        for value in values:
+            want = any(_eq(value, e) for e in expected)
+            assert test(value) is want, (expected, value)
+    # Spot checks with real answers, not only agreement.
+    assert _equals_any(("10",))(10) is True  # an int equals a text by its digits
+    assert _equals_any((True,))(1) is False  # but never a bool
+    assert _equals_any((53,))("53") is True
