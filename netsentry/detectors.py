@@ -764,7 +764,10 @@ class Detection:
         if self.stream.groups:
             self.records.add("stream")
         self.errors: Counter[str] = Counter()
-        self._intel_packets = bool(self.intel.by_record.get("packet"))
+        # No indicators loaded: packet intel rules cannot hit, skip their per-flow context.
+        self._intel_packets = bool(self.intel.by_record.get("packet")) and bool(
+            self.intel.intel.count
+        )
         self._packet_match = bool(self.match.groups.get("packet") or self.match.plain.get("packet"))
         self._sig_packets = "packet" in self._sig_records
 
