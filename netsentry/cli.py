@@ -7,6 +7,8 @@ through :mod:`netsentry.engine`.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from netsentry import __version__
 from netsentry.aggregate import DEFAULT_WINDOW
 from netsentry.applayer import PROTOCOLS
 from netsentry.atomicfile import atomic_text
-from netsentry.capture import CaptureReader
+from netsentry.capture import CaptureReader, open_capture
 from netsentry.cli_dga import dga_app
 from netsentry.cli_intel import (
     UPDATE_EXIT_HELP,
@@ -51,8 +53,10 @@ from netsentry.engine import AnalysisResult
 from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.feedcache import load_cached_intel, load_cached_rules
+from netsentry.inputs import expand_inputs
 from netsentry.intel import IntelSet, load_indicator_file
 from netsentry.outputs import OutputFormat, OutputPlan, Outputs, default_format
+from netsentry.parallel import PerFileSettings, analyze_per_file, worst_exit
 from netsentry.report import safe_text
 from netsentry.ruleload import RuleFileError, load_rules
 from netsentry.rules import SEVERITIES, IntelRule, RuleSet
@@ -246,8 +250,10 @@ def analyze(
         list[str],
         typer.Argument(
             metavar="PCAP...",
-            help="Capture files (pcap, pcapng, optionally gzip-compressed); '-' reads standard "
-            "input. Several files are analyzed in timestamp order as one stream.",
+            help="Capture files (pcap, pcapng, optionally gzip-compressed) or folders of them "
+            "(searched recursively; files recognised by content); '-' reads standard input. "
+            "Several captures are analyzed in timestamp order as one stream, or each on its "
+            "own with --per-file.",
             show_default=False,
         ),
     ],
@@ -383,6 +389,29 @@ def analyze(
             "--verbose", "-v", help="Also print run statistics (timing, flows, findings) to stderr."
         ),
     ] = False,
+    per_file: Annotated[
+        bool,
+        typer.Option(
+            "--per-file",
+            help="Analyze each capture on its own (own flows, thresholds and summary) and "
+            "report per capture: alerts and CSV rows name their capture, one table section or "
+            "JSON document per capture. Exit code: the worst over the captures.",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Worker processes for --per-file (default: the number of cores; 1: one after "
+            "the other); the output is the same for any N. Without --per-file the captures are "
+            "one stream, analyzed in one process whatever N is (splitting one stream is future "
+            "work).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Analyze captures and report what is in them."""
     started = time.monotonic()
@@ -408,6 +437,11 @@ def analyze(
         )
         intel, intel_warnings = _load_intel(intel_files, ruleset, feeds_files, no_feeds)
         intel = with_reputation(intel, iprep_categories, iprep_lists)
+        inputs = expand_inputs(pcaps)
+        if not quiet:
+            for warning in inputs.warnings:
+                _stderr().print(safe_text(f"warning: {warning}"), style="yellow")
+        pcaps = inputs.paths
         plan = OutputPlan(
             fmt,
             eve_types=types,
@@ -417,6 +451,19 @@ def analyze(
             window=dedup_window,
             rules_loaded=ruleset is not None,
         )
+        if per_file:
+            _analyze_per_file(
+                pcaps,
+                PerFileSettings(plan, protocols, ruleset, intel, to_terminal, _table_width()),
+                output,
+                jobs or os.cpu_count() or 1,
+                quiet=quiet,
+                verbose=verbose,
+                fail_on=fail_on,
+                started=started,
+                intel_warnings=intel_warnings,
+            )
+            return
         with contextlib.ExitStack() as stack:
             handle = stack.enter_context(_atomic_output(output))
             outputs = Outputs(plan, handle, to_terminal)
@@ -462,6 +509,64 @@ def analyze(
         raise typer.Exit(int(ExitCode.PARTIAL))
     if fail_on is not None and outputs.aggregate.max_severity_rank() <= SEVERITIES[fail_on]:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _table_width() -> int:
+    """The table width of this terminal (120 when not one), fixed for --per-file workers."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 120
+
+
+def _analyze_per_file(
+    paths: list[str],
+    settings: PerFileSettings,
+    output: Path | None,
+    jobs: int,
+    *,
+    quiet: bool,
+    verbose: bool,
+    fail_on: str | None,
+    started: float,
+    intel_warnings: list[str],
+) -> None:
+    """The --per-file run: each capture on its own, up to ``jobs`` at a time."""
+    plan = settings.plan
+    if plan.html is not None or plan.pcap_out is not None:
+        raise UsageError("--per-file cannot be combined with --html or --pcap-out yet")
+    if sum(1 for p in paths if p == "-") > 1:
+        raise UsageError("standard input ('-') can be given only once")
+    for path in paths:  # all or nothing, like one stream: every file opens before any runs
+        if path != "-":
+            open_capture(path).close()
+    with _atomic_output(output) as handle:
+        outcomes = analyze_per_file(
+            paths, settings, handle, jobs=jobs, stdin=sys.stdin.buffer
+        )
+    err = _stderr()
+    if not quiet:
+        for warning in intel_warnings:
+            err.print(safe_text(f"warning: {warning}"), style="yellow")
+        for outcome in outcomes:
+            for warning in outcome.warnings:
+                err.print(safe_text(f"warning: {warning}"), style="yellow")
+    for outcome in outcomes:
+        if outcome.error is not None:
+            err.print(safe_text(f"error: {outcome.error}"), style="bold red")
+    if verbose:
+        packets = sum(o.packets for o in outcomes)
+        findings = sum(o.findings for o in outcomes)
+        err.print(
+            safe_text(
+                f"info: analyzed {len(outcomes)} captures ({packets:,} packets, {findings:,} "
+                f"findings) with {min(jobs, len(outcomes))} job(s) in "
+                f"{time.monotonic() - started:.2f} s"
+            ),
+            style="dim",
+        )
+    code = worst_exit(outcomes, SEVERITIES[fail_on] if fail_on is not None else None)
+    if code:
+        raise typer.Exit(code)
 
 
 register(rules_app)

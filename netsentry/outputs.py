@@ -25,7 +25,7 @@ from netsentry.engine import AnalysisResult
 from netsentry.eve import alert_event
 from netsentry.htmlreport import render_html
 from netsentry.pcapout import Spool, extract_flows
-from netsentry.report import render_aggregate, render_summary
+from netsentry.report import render_aggregate, render_summary, safe_text
 from netsentry.sinks import AggregateSink, AlertedFlows, CsvSink, EveSink, Fanout
 from netsentry.summary import format_ts
 
@@ -69,10 +69,22 @@ class OutputPlan:
 class Outputs:
     """The sinks of one run and the writing that follows it."""
 
-    def __init__(self, plan: OutputPlan, handle: TextIO, to_terminal: bool = False) -> None:
+    def __init__(
+        self,
+        plan: OutputPlan,
+        handle: TextIO,
+        to_terminal: bool = False,
+        *,
+        capture: str | None = None,
+        width: int | None = None,
+    ) -> None:
         self.plan = plan
         self.handle = handle
         self.to_terminal = to_terminal
+        # --per-file: the capture this report is about (labels alerts, CSV rows, sections),
+        # and a fixed table width so a worker writing to a file renders what the terminal would.
+        self.capture = capture
+        self.width = width
         self.aggregate = FindingAggregate(plan.window)
         self.alerted = AlertedFlows(keep=plan.pcap_out is not None)
         self.eve: EveSink | None = None
@@ -80,10 +92,17 @@ class Outputs:
         sinks: list[Any] = [self.alerted, AggregateSink(self.aggregate)]
         if plan.format is OutputFormat.eve:
             dedup = Deduper(plan.window) if plan.dedup else None
-            self.eve = EveSink(handle, plan.eve_types, dedup=dedup, alerted=self.alerted)
+            self.eve = EveSink(
+                handle, plan.eve_types, dedup=dedup, alerted=self.alerted, capture=capture
+            )
             sinks.append(self.eve)
         elif plan.format is OutputFormat.csv:
-            self.csv = CsvSink(handle, dedup=Deduper(plan.window) if plan.dedup else None)
+            self.csv = CsvSink(
+                handle,
+                dedup=Deduper(plan.window) if plan.dedup else None,
+                capture=capture,
+                header=capture is None,  # per file: the header is written once, by the caller
+            )
             sinks.append(self.csv)
         self.fanout = Fanout(sinks)
         self._flow_end = self.fanout.flow_end
@@ -125,12 +144,16 @@ class Outputs:
         elif fmt is OutputFormat.json:
             self._write_json(result)
         elif fmt is OutputFormat.table:
+            width = self.width if self.width is not None else None if self.to_terminal else 120
             console = Console(
                 file=self.handle,
                 highlight=False,
-                width=None if self.to_terminal else 120,
+                width=width,
                 no_color=not self.to_terminal,
+                force_terminal=self.to_terminal if self.width is not None else None,
             )
+            if self.capture is not None:
+                console.rule(safe_text(f"capture: {self.capture}"), style="bold")
             rules = self.plan.rules_loaded
             findings = self.aggregate if rules else None
             console.print(render_summary(result.summary, result.app, findings))
@@ -140,6 +163,8 @@ class Outputs:
 
     def _write_json(self, result: AnalysisResult) -> None:
         data = result.summary.to_dict()
+        if self.capture is not None:
+            data = {"capture": self.capture, **data}
         data["flows"] = result.flow_counters
         data["app"] = result.app.to_dict()
         # One alert per group of identical findings (bounded), with its count and span;

@@ -150,9 +150,11 @@ class EveSink:
         dedup: Deduper | None = None,
         alerted: AlertedFlows | None = None,
         community_id: bool = True,
+        capture: str | None = None,
     ) -> None:
         self.handle = handle
         self.types = types
+        self.capture = capture  # --per-file: the capture's name, in each alert's netsentry key
         self.dedup = dedup
         self.alerted = alerted
         self.community_id = community_id
@@ -176,7 +178,10 @@ class EveSink:
         if self.dedup is not None and not self.dedup.admit(finding):
             return
         self.alerts += 1
-        self._write(alert_event(finding, self.community_id))
+        event = alert_event(finding, self.community_id)
+        if self.capture is not None:
+            event["netsentry"]["capture"] = self.capture
+        self._write(event)
 
     def event(self, event: AppEvent) -> None:
         proto = event.proto
@@ -295,6 +300,11 @@ CSV_COLUMNS = (
 )
 
 
+def csv_header(per_file: bool = False) -> list[str]:
+    """The CSV header row; ``--per-file`` adds a last ``capture`` column."""
+    return [*CSV_COLUMNS, "capture"] if per_file else list(CSV_COLUMNS)
+
+
 def csv_cell(value: Any) -> str:
     """Text for one CSV cell, with a leading quote when a spreadsheet would see a formula."""
     text = "" if value is None else str(value)
@@ -306,9 +316,18 @@ def csv_cell(value: Any) -> str:
 class CsvSink:
     """Findings as CSV rows (one per finding, or per admitted one with ``--dedup``)."""
 
-    def __init__(self, handle: TextIO, *, dedup: Deduper | None = None) -> None:
+    def __init__(
+        self,
+        handle: TextIO,
+        *,
+        dedup: Deduper | None = None,
+        capture: str | None = None,
+        header: bool = True,
+    ) -> None:
         self.writer = csv.writer(handle, lineterminator="\n")
-        self.writer.writerow(CSV_COLUMNS)
+        self.capture = capture  # --per-file: a last "capture" column names the file
+        if header:
+            self.writer.writerow(csv_header(capture is not None))
         self.dedup = dedup
         self.rows = 0
 
@@ -335,5 +354,8 @@ class CsvSink:
             "community_id": event.get("community_id", ""),
             "evidence": json.dumps(ours["evidence"], ensure_ascii=False, sort_keys=True),
         }
-        self.writer.writerow([csv_cell(row[c]) for c in CSV_COLUMNS])
+        cells = [csv_cell(row[c]) for c in CSV_COLUMNS]
+        if self.capture is not None:
+            cells.append(csv_cell(self.capture))
+        self.writer.writerow(cells)
         self.rows += 1
