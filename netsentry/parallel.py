@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,6 +167,9 @@ class _Writer:
 
 def _worker(path: str, settings: PerFileSettings, out_path: str, status_path: str) -> None:
     """Body of a forked worker: the part to ``out_path``, then the status (written last)."""
+    # Ctrl-C goes to the whole process group: the parent alone reacts (it stops workers),
+    # so the terminal gets no traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with open(out_path, "w", **_ENCODING) as out:  # type: ignore[call-overload]
         outcome = analyze_one(path, settings, out)
     with open(status_path + ".tmp", "w", encoding="utf-8") as status:
