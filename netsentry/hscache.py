@@ -34,7 +34,7 @@ SUFFIX = ".hsdb"
 _KEY_VERSION = b"netsentry-hsdb-key 1"
 _MAGIC = b"netsentry-hsdb 1\n"
 _DIGEST_SIZE = 32
-# The ET Open sample's databases take about 4 MB; a few rule sets fit comfortably.
+# The default rules take 0.7 MB, the ET Open sample another 2.4 MB: many rule sets fit.
 MAX_BYTES = 64 * 1024 * 1024
 # Temporary files left by a killed writer are removed once this old (seconds).
 _STALE_TMP = 3600.0
@@ -71,14 +71,20 @@ def database_key(
     return digest.hexdigest()
 
 
-def _path(key: str) -> Path:
-    return directory() / f"{key}{SUFFIX}"
+def _path(key: str) -> Path | None:
+    """The file of ``key``; None when there is no cache directory (no home directory)."""
+    try:
+        return directory() / f"{key}{SUFFIX}"
+    except RuntimeError:  # Path.home() without HOME or a passwd entry
+        return None
 
 
 def load_blob(key: str) -> bytes | None:
     """The serialized database stored under ``key``, or None (missing, unreadable,
     truncated or corrupt: a corrupt file is removed so it is rewritten)."""
     path = _path(key)
+    if path is None:
+        return None
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + len(_MAGIC) + _DIGEST_SIZE + 1)
@@ -100,8 +106,10 @@ def load_blob(key: str) -> bytes | None:
 
 def discard(key: str) -> None:
     """Remove the entry ``key`` (it was corrupt or Hyperscan refused it)."""
-    with contextlib.suppress(OSError):
-        _path(key).unlink()
+    path = _path(key)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def store_blob(key: str, blob: bytes) -> bool:
@@ -110,6 +118,8 @@ def store_blob(key: str, blob: bytes) -> bool:
     if len(blob) > MAX_BYTES:
         return False
     path = _path(key)
+    if path is None:
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_binary(path) as handle:

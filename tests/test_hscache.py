@@ -219,3 +219,17 @@ def test_store_keeps_cache_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_load_of_missing_entry_is_none() -> None:
     assert hscache.load_blob("0" * 64) is None
+
+
+def test_no_home_directory_is_a_miss_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("NETSENTRY_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert hscache.load_blob("0" * 64) is None
+    assert not hscache.store_blob("0" * 64, b"blob")
+    hscache.discard("0" * 64)
+    if HAVE_HYPERSCAN:
+        _assert_scans(PatternSet(PATTERNS, engine="hyperscan"))
