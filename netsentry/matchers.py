@@ -12,6 +12,9 @@ Both see patterns the same way — bytes, Latin-1 (``.`` matches any byte, ``\\x
 is a byte), case sensitivity per pattern — and a test asserts they report the
 same matches. The exact span of a match, needed only for the evidence snippet of
 a finding, comes from the single RE2 pattern afterwards.
+
+Compiled Hyperscan databases are kept in memory per process and on disk between runs
+(:mod:`netsentry.hscache`), so a start-up loads them instead of compiling them.
 """
 
 from __future__ import annotations
@@ -312,9 +315,10 @@ def precompile(pattern_sets: Sequence[Sequence[tuple[int, str, bool]]]) -> None:
 
     Hyperscan's compiler needs tens of MB of scratch memory for the default rules; the
     process's peak RSS would keep that forever. The child pays it and hands back the
-    serialized databases (``hyperscan.dumpb``; we only ever load what our own child
-    wrote). On any trouble the databases are simply compiled here as before, which also
-    surfaces compile errors with their real message.
+    serialized databases (``hyperscan.dumpb``, never pickle); the disk cache holds the
+    same serialization behind a digest, and Hyperscan's loader checks version and CPU.
+    On any trouble the databases are simply compiled here as before (when a PatternSet
+    is built), which also surfaces compile errors with their real message.
     """
     if not HAVE_HYPERSCAN:
         return
