@@ -12,17 +12,24 @@ Both see patterns the same way — bytes, Latin-1 (``.`` matches any byte, ``\\x
 is a byte), case sensitivity per pattern — and a test asserts they report the
 same matches. The exact span of a match, needed only for the evidence snippet of
 a finding, comes from the single RE2 pattern afterwards.
+
+Compiled Hyperscan databases are kept in memory per process and on disk between runs
+(:mod:`netsentry.hscache`), so a start-up loads them instead of compiling them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import re2
+
+from netsentry import hscache
 
 try:  # optional: x86-64 only
     import hyperscan
@@ -113,8 +120,8 @@ def hyperscan_errors(patterns: Sequence[tuple[int, str, bool]]) -> dict[int, str
         pass
     problems: dict[int, str] = {}
     for pattern_id, pattern, nocase in patterns:
-        try:
-            _hs_database([(0, pattern, nocase)])
+        try:  # not _hs_database: no cache file per single pattern of a failed set
+            _compile([(0, pattern, nocase)])
         except hyperscan.error as exc:
             problems[pattern_id] = f"Hyperscan cannot compile it: {exc}"
     return problems
@@ -188,19 +195,88 @@ _HS_CACHE: dict[tuple[tuple[int, str, bool], ...], Any] = {}
 _HS_CACHE_MAX = 512
 
 
-def _compile(patterns: Sequence[tuple[int, str, bool]]) -> Any:
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+def _compile_inputs(
+    patterns: Sequence[tuple[int, str, bool]],
+) -> tuple[list[bytes], list[int], list[int]]:
+    """The expressions, ids and flags handed to Hyperscan's compiler for ``patterns``."""
+    expressions = [_to_bytes(_hs_expression(p)) for _id, p, _n in patterns]
+    ids = [i for i, _p, _n in patterns]
     flags = [
         hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if nocase else 0)
         for _id, _p, nocase in patterns
     ]
-    db.compile(
-        expressions=[_to_bytes(_hs_expression(p)) for _id, p, _n in patterns],
-        ids=[i for i, _p, _n in patterns],
-        elements=len(patterns),
-        flags=flags,
-    )
+    return expressions, ids, flags
+
+
+def _compile(patterns: Sequence[tuple[int, str, bool]]) -> Any:
+    expressions, ids, flags = _compile_inputs(patterns)
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=expressions, ids=ids, elements=len(patterns), flags=flags)
     return db
+
+
+@lru_cache(maxsize=1)
+def _hs_fingerprint() -> str:
+    """The Hyperscan version and CPU platform a database compiled here is built for.
+
+    A probe database's info names the library version and the CPU features it was
+    tuned for; the CPU's flags and the machine type are added so that a cache shared
+    between machines (a network home directory) never hands one a foreign database
+    (Hyperscan's loader would refuse most, but not a slower one for a lesser CPU).
+    """
+    probe = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    probe.compile(expressions=[b"netsentry"], ids=[0], elements=1, flags=[0])
+    info: Any = probe.info()  # bytes, though the stubs say str
+    cpu_flags = ""
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo,
+    ):
+        cpu_flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    return "\n".join(
+        (
+            getattr(hyperscan, "__version__", "?"),
+            info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info),
+            platform.machine(),
+            platform.processor(),
+            " ".join(sorted(cpu_flags.partition(":")[2].split())),
+        )
+    )
+
+
+def _disk_key(patterns: Sequence[tuple[int, str, bool]]) -> str:
+    expressions, ids, flags = _compile_inputs(patterns)
+    return hscache.database_key(
+        _hs_fingerprint(), hyperscan.HS_MODE_BLOCK, expressions, ids, flags
+    )
+
+
+def _load_blob(blob: bytes) -> Any:
+    """A usable database (with scratch space) from Hyperscan's serialization."""
+    db = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
+    db.scratch = hyperscan.Scratch(db)
+    return db
+
+
+def _from_disk(key: str) -> Any | None:
+    """The database cached on disk under ``key``, or None. Anything Hyperscan refuses
+    (another version or CPU, a damaged file that passed the digest) is a miss."""
+    blob = hscache.load_blob(key)
+    if blob is None:
+        return None
+    try:
+        return _load_blob(blob)
+    except Exception:  # hyperscan.error and its subclasses, or the binding's others
+        hscache.discard(key)
+        return None
+
+
+def _to_disk(key: str, db: Any) -> None:
+    try:
+        blob = hyperscan.dumpb(db)
+    except Exception:  # the database works; only the cache is skipped
+        return
+    hscache.store_blob(key, blob)
 
 
 def _remember(patterns: tuple[tuple[int, str, bool], ...], db: Any) -> None:
@@ -211,14 +287,19 @@ def _remember(patterns: tuple[tuple[int, str, bool], ...], db: Any) -> None:
 
 def _hs_database(patterns: Sequence[tuple[int, str, bool]]) -> Any:
     """A compiled Hyperscan block-mode database (with its scratch space), cached per pattern
-    tuple: compiling costs tens of milliseconds per pattern, and the same rule set is
-    compiled again for every capture a process analyzes."""
+    tuple in memory and on disk (:mod:`netsentry.hscache`): compiling costs tens of
+    milliseconds per pattern, and the same rule set is compiled again for every capture a
+    process analyzes and for every run."""
     key = tuple(patterns)
     cached = _HS_CACHE.get(key)
     if cached is not None:
         return cached
-    db = _compile(patterns)
-    db.scratch = hyperscan.Scratch(db)
+    disk_key = _disk_key(patterns)
+    db = _from_disk(disk_key)
+    if db is None:
+        db = _compile(patterns)
+        _to_disk(disk_key, db)
+        db.scratch = hyperscan.Scratch(db)
     _remember(key, db)
     return db
 
@@ -229,18 +310,30 @@ def is_compile_error(exc: BaseException) -> bool:
 
 
 def precompile(pattern_sets: Sequence[Sequence[tuple[int, str, bool]]]) -> None:
-    """Compile Hyperscan databases in a forked child and load them here (into the cache).
+    """Load Hyperscan databases into the in-memory cache: from the disk cache when there,
+    else compiled in a forked child (and then written to the disk cache).
 
     Hyperscan's compiler needs tens of MB of scratch memory for the default rules; the
     process's peak RSS would keep that forever. The child pays it and hands back the
-    serialized databases (``hyperscan.dumpb``; we only ever load what our own child
-    wrote). On any trouble the databases are simply compiled here as before, which also
-    surfaces compile errors with their real message.
+    serialized databases (``hyperscan.dumpb``, never pickle); the disk cache holds the
+    same serialization behind a digest, and Hyperscan's loader checks version and CPU.
+    On any trouble the databases are simply compiled here as before (when a PatternSet
+    is built), which also surfaces compile errors with their real message.
     """
-    if not HAVE_HYPERSCAN or not hasattr(os, "fork"):
+    if not HAVE_HYPERSCAN:
         return
-    todo = list(dict.fromkeys(tuple(p) for p in pattern_sets if p and tuple(p) not in _HS_CACHE))
-    if not todo:
+    todo: list[tuple[tuple[int, str, bool], ...]] = []
+    disk_keys: dict[tuple[tuple[int, str, bool], ...], str] = {}
+    for patterns in dict.fromkeys(tuple(p) for p in pattern_sets if p):
+        if patterns in _HS_CACHE:
+            continue
+        disk_keys[patterns] = disk_key = _disk_key(patterns)
+        db = _from_disk(disk_key)
+        if db is None:
+            todo.append(patterns)
+        else:
+            _remember(patterns, db)
+    if not todo or not hasattr(os, "fork"):
         return
     read_fd, write_fd = os.pipe()
     try:
@@ -273,9 +366,8 @@ def precompile(pattern_sets: Sequence[Sequence[tuple[int, str, bool]]]) -> None:
         pos += 8 + size
         if len(blob) != size:
             return
-        db = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
-        db.scratch = hyperscan.Scratch(db)
-        _remember(patterns, db)
+        _remember(patterns, _load_blob(blob))
+        hscache.store_blob(disk_keys[patterns], blob)
 
 
 class PatternSet:
