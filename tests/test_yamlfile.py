@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from netsentry import yamlfile
+from netsentry.feeds import default_feeds_path
+from netsentry.ruleload import default_rules_path
 from netsentry.yamlfile import (
     MarkedDict,
     MarkedList,
@@ -116,7 +120,10 @@ def test_duplicate_key_names_the_second_occurrence() -> None:
     [
         ("a: [1, 2\n", "r.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
         ("a: b: c\n", "r.yaml:1:5: invalid YAML: mapping values are not allowed here"),
-        ("a:\tb\n", "r.yaml:1:3: invalid YAML: found character '\\t' that cannot start any token"),
+        (
+            "a:\n\tb: 1\n",
+            "r.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token",
+        ),
         (
             "a: 1\n---\nb: 2\n",
             "r.yaml:2:1: invalid YAML: expected a single document in the stream, "
@@ -191,3 +198,24 @@ def test_yaml_error_inside_a_file_names_the_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{path}:3:4: invalid YAML: expected <block end>, but found '<block mapping start>'"
     )
+
+
+def test_fast_and_pure_parsers_agree_on_the_packaged_files() -> None:
+    """libyaml (used when present, for start-up time) gives the same data and places."""
+    if yamlfile._FAST_LOADER is None:
+        pytest.skip("PyYAML was built without libyaml: only the pure-Python parser exists")
+
+    def places(node: Any) -> Any:
+        if isinstance(node, MarkedDict):
+            children = {k: places(v) for k, v in node.items()}
+            return (node.pos, node.key_pos, node.value_pos, children)
+        if isinstance(node, MarkedList):
+            return (node.pos, node.item_pos, [places(v) for v in node])
+        return node
+
+    for path in (default_rules_path(), default_feeds_path()):
+        text = path.read_text(encoding="utf-8")
+        fast = yamlfile.load_yaml_text(text, str(path))
+        pure = yamlfile._load_pure(text, str(path))
+        assert fast == pure
+        assert places(fast) == places(pure)
