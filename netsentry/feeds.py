@@ -14,7 +14,6 @@ documentation (declare once, as for rules).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import re
@@ -30,7 +29,16 @@ from netsentry.errors import UsageError
 from netsentry.feedformats import FEED_FORMATS, FormatOptions
 from netsentry.intel import KINDS, normalize_domain
 from netsentry.rules import CATEGORIES, SEVERITIES, doc
-from netsentry.yamlfile import MarkedDict, MarkedList, Position, YamlError, load_yaml, position_of
+from netsentry.yamlfile import (
+    MarkedDict,
+    MarkedList,
+    Position,
+    ProblemList,
+    YamlError,
+    load_yaml,
+    position_of,
+    suggest,
+)
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -146,20 +154,6 @@ def default_feeds_path() -> Path:
     return Path(str(resources.files("netsentry") / "data" / "feeds.yaml"))
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, pos: Position | None, feed: str | None, message: str) -> None:
-        where = f"{pos}: " if pos is not None else ""
-        who = f"feed '{feed}': " if feed else ""
-        self.items.append(f"{where}{who}{message}")
-
-
-def _suggest(word: str, vocabulary: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(vocabulary), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
 
 def _keys() -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(Feed) if f.metadata.get("yaml", True)}
@@ -170,7 +164,7 @@ def load_feeds(paths: Sequence[str | Path] | None = None) -> FeedConfig:
     if paths is None:
         user = user_feeds_path()
         paths = [user] if user.is_file() else []
-    errors = _Errors()
+    errors = ProblemList("feed")
     feeds: dict[str, Feed] = {}
     config = FeedConfig([])
     layers = [(default_feeds_path(), True)] + [(Path(p), False) for p in paths]
@@ -227,11 +221,11 @@ def load_feeds(paths: Sequence[str | Path] | None = None) -> FeedConfig:
     return config
 
 
-def _top(data: MarkedDict, config: FeedConfig, errors: _Errors) -> None:
+def _top(data: MarkedDict, config: FeedConfig, errors: ProblemList) -> None:
     for key in data:
         if key not in TOP_KEYS:
             errors.add(
-                data.key_pos[key], None, f"unknown top-level key '{key}'{_suggest(key, TOP_KEYS)}"
+                data.key_pos[key], None, f"unknown top-level key '{key}'{suggest(key, TOP_KEYS)}"
             )
     if data.get("version", 1) != 1:
         errors.add(
@@ -267,7 +261,7 @@ def _top(data: MarkedDict, config: FeedConfig, errors: _Errors) -> None:
                 errors.add(
                     kpos,
                     None,
-                    f"allowlist: unknown key '{key}'{_suggest(key, ('cidrs', 'domains'))}",
+                    f"allowlist: unknown key '{key}'{suggest(key, ('cidrs', 'domains'))}",
                 )
         config.allow_cidrs += tuple(cidrs)
         config.allow_domains += tuple(domains)
@@ -276,7 +270,7 @@ def _top(data: MarkedDict, config: FeedConfig, errors: _Errors) -> None:
 _INVALID = object()
 
 
-def _build(item: MarkedDict, errors: _Errors, base: Feed | None) -> Feed | None:
+def _build(item: MarkedDict, errors: ProblemList, base: Feed | None) -> Feed | None:
     name = item.get("name") if isinstance(item.get("name"), str) else None
     before = len(errors.items)
     keys = _keys()
@@ -284,7 +278,7 @@ def _build(item: MarkedDict, errors: _Errors, base: Feed | None) -> Feed | None:
     for key, raw in item.items():
         pos = position_of(item, key, value=True)
         if key not in keys:
-            errors.add(item.key_pos[key], name, f"unknown key '{key}'{_suggest(key, list(keys))}")
+            errors.add(item.key_pos[key], name, f"unknown key '{key}'{suggest(key, list(keys))}")
             continue
         value = _convert(key, raw, pos, name, errors)
         if value is not _INVALID:
@@ -307,7 +301,9 @@ def _build(item: MarkedDict, errors: _Errors, base: Feed | None) -> Feed | None:
     return None if len(errors.items) > before else feed
 
 
-def _convert(key: str, raw: Any, pos: Position | None, name: str | None, errors: _Errors) -> Any:
+def _convert(
+    key: str, raw: Any, pos: Position | None, name: str | None, errors: ProblemList
+) -> Any:
     if key in ("enabled", "allowlist"):
         if isinstance(raw, bool):
             return raw
@@ -350,7 +346,7 @@ def _seconds(raw: Any) -> float | None:
     return None
 
 
-def _auth(raw: Any, pos: Position | None, name: str | None, errors: _Errors) -> Any:
+def _auth(raw: Any, pos: Position | None, name: str | None, errors: ProblemList) -> Any:
     if not isinstance(raw, MarkedDict):
         errors.add(pos, name, "'auth' must be a mapping: {env: VAR, header: NAME} or {env, param}")
         return _INVALID
@@ -358,7 +354,7 @@ def _auth(raw: Any, pos: Position | None, name: str | None, errors: _Errors) -> 
     ok = True
     for key in raw:
         if key not in allowed:
-            errors.add(raw.key_pos[key], name, f"auth: unknown key '{key}'{_suggest(key, allowed)}")
+            errors.add(raw.key_pos[key], name, f"auth: unknown key '{key}'{suggest(key, allowed)}")
             ok = False
         elif not isinstance(raw[key], str) or not raw[key].strip():
             errors.add(raw.value_pos[key], name, f"auth: '{key}' must be a non-empty string")
@@ -378,7 +374,7 @@ def _auth(raw: Any, pos: Position | None, name: str | None, errors: _Errors) -> 
     return Auth(env=env, header=raw.get("header", ""), param=raw.get("param", ""))
 
 
-def _check(feed: Feed, item: MarkedDict, errors: _Errors) -> None:
+def _check(feed: Feed, item: MarkedDict, errors: ProblemList) -> None:
     def where(key: str) -> Position | None:
         return position_of(item, key, value=True) if key in item else item.pos
 
@@ -400,7 +396,7 @@ def _check(feed: Feed, item: MarkedDict, errors: _Errors) -> None:
         errors.add(
             where("format"),
             feed.name,
-            f"unknown format '{feed.format}'{_suggest(feed.format, list(FEED_FORMATS))} "
+            f"unknown format '{feed.format}'{suggest(feed.format, list(FEED_FORMATS))} "
             f"(known: {', '.join(FEED_FORMATS)})",
         )
     else:
@@ -412,20 +408,20 @@ def _check(feed: Feed, item: MarkedDict, errors: _Errors) -> None:
             errors.add(
                 where("indicators"),
                 feed.name,
-                f"unknown indicator kind '{kind}'{_suggest(kind, KINDS)} "
+                f"unknown indicator kind '{kind}'{suggest(kind, KINDS)} "
                 f"(known: {', '.join(KINDS)})",
             )
     if feed.category not in CATEGORIES:
         errors.add(
             where("category"),
             feed.name,
-            f"unknown category '{feed.category}'{_suggest(feed.category, list(CATEGORIES))}",
+            f"unknown category '{feed.category}'{suggest(feed.category, list(CATEGORIES))}",
         )
     if feed.severity and feed.severity not in SEVERITIES:
         errors.add(
             where("severity"),
             feed.name,
-            f"unknown severity '{feed.severity}'{_suggest(feed.severity, list(SEVERITIES))}",
+            f"unknown severity '{feed.severity}'{suggest(feed.severity, list(SEVERITIES))}",
         )
     if len(feed.delimiter) != 1:
         errors.add(where("delimiter"), feed.name, "delimiter must be one character")

@@ -14,7 +14,7 @@ import ipaddress
 import re
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,12 @@ from netsentry.yamlfile import (
     MarkedDict,
     MarkedList,
     Position,
+    ProblemList,
     YamlError,
     load_yaml,
     load_yaml_text,
     position_of,
+    suggest,
 )
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -68,22 +70,6 @@ def default_rules_path() -> Path:
     """The rules.yaml shipped inside the package."""
     return Path(str(resources.files("netsentry") / "data" / "rules.yaml"))
 
-
-class _Errors:
-    """Collects messages with positions."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, pos: Position | None, rule_id: str | None, message: str) -> None:
-        where = f"{pos}: " if pos is not None else ""
-        who = f"rule '{rule_id}': " if rule_id else ""
-        self.items.append(f"{where}{who}{message}")
-
-
-def _suggest(word: str, vocabulary: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(vocabulary), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _yaml_keys(cls: type[Rule]) -> dict[str, dataclasses.Field[Any]]:
@@ -117,7 +103,7 @@ def _option_place(rule_id: str, key: str) -> Position:
 def load_rules(paths: Sequence[str | Path] | None = None, overrides: Sequence[str] = ()) -> RuleSet:
     """Load and validate rule files (default: the packaged rules.yaml); raise RuleFileError."""
     files = [Path(p) for p in paths] if paths else [default_rules_path()]
-    errors = _Errors()
+    errors = ProblemList("rule")
     rules: list[Rule] = []
     allow_cidrs: list[str] = []
     allow_domains: list[str] = []
@@ -138,7 +124,7 @@ def load_rules(paths: Sequence[str | Path] | None = None, overrides: Sequence[st
                     errors.add(
                         doc_.key_pos[key],
                         None,
-                        f"unknown top-level key '{key}'{_suggest(key, TOP_KEYS)}",
+                        f"unknown top-level key '{key}'{suggest(key, TOP_KEYS)}",
                     )
             version = doc_.get("version", 1)
             if version != 1:
@@ -217,7 +203,7 @@ def check_hyperscan(rules: Sequence[Rule]) -> None:
         for i, r in enumerate(rules)
         if isinstance(r, (MatchRule, ThresholdRule)) and r.regex
     ]
-    errors = _Errors()
+    errors = ProblemList("rule")
     for index, problem in sorted(hyperscan_errors(patterns).items()):
         rule = rules[index]
         errors.add(rule.origin, rule.id, f"invalid regex: {problem}")
@@ -228,7 +214,7 @@ def check_hyperscan(rules: Sequence[Rule]) -> None:
 # -- one rule -----------------------------------------------------------------------
 
 
-def _build_rule(item: MarkedDict, errors: _Errors) -> Rule | None:
+def _build_rule(item: MarkedDict, errors: ProblemList) -> Rule | None:
     rule_id = item.get("id") if isinstance(item.get("id"), str) else None
     before = len(errors.items)
     kind = item.get("kind", "match")
@@ -237,7 +223,7 @@ def _build_rule(item: MarkedDict, errors: _Errors) -> Rule | None:
         errors.add(
             position_of(item, "kind", value=True),
             rule_id,
-            f"unknown kind {kind!r}{_suggest(str(kind), RULE_KINDS)}",
+            f"unknown kind {kind!r}{suggest(str(kind), RULE_KINDS)}",
         )
         return None
     keys = _yaml_keys(cls)
@@ -255,7 +241,7 @@ def _build_rule(item: MarkedDict, errors: _Errors) -> Rule | None:
             hint = (
                 f" (a key of kind '{owners[0]}'; this rule is kind '{kind}')"
                 if owners and not close
-                else _suggest(key, keys)
+                else suggest(key, keys)
             )
             errors.add(key_pos, rule_id, f"unknown key '{key}'{hint}")
             continue
@@ -286,7 +272,12 @@ _INVALID = object()
 
 
 def _convert_value(
-    key: str, raw: Any, annotation: Any, pos: Position | None, rule_id: str | None, errors: _Errors
+    key: str,
+    raw: Any,
+    annotation: Any,
+    pos: Position | None,
+    rule_id: str | None,
+    errors: ProblemList,
 ) -> Any:
     """Check and convert one YAML value to the dataclass field's type."""
     hint = _HINTS.get(annotation, annotation)
@@ -340,7 +331,7 @@ _HINTS: dict[Any, Any] = {
 }
 
 
-def _check_common(item: MarkedDict, values: dict[str, Any], errors: _Errors) -> None:
+def _check_common(item: MarkedDict, values: dict[str, Any], errors: ProblemList) -> None:
     rule_id = values.get("id")
     if isinstance(rule_id, str) and not ID_RE.match(rule_id):
         errors.add(
@@ -358,14 +349,14 @@ def _check_common(item: MarkedDict, values: dict[str, Any], errors: _Errors) -> 
         errors.add(
             position_of(item, "category", value=True),
             rule_id,
-            f"unknown category '{category}'{_suggest(category, CATEGORIES)}",
+            f"unknown category '{category}'{suggest(category, CATEGORIES)}",
         )
     severity = values.get("severity")
     if isinstance(severity, str) and severity not in SEVERITIES:
         errors.add(
             position_of(item, "severity", value=True),
             rule_id,
-            f"unknown severity '{severity}'{_suggest(severity, SEVERITIES)}",
+            f"unknown severity '{severity}'{suggest(severity, SEVERITIES)}",
         )
     for key in ("title",):
         if isinstance(values.get(key), str) and not values[key].strip():
@@ -373,18 +364,18 @@ def _check_common(item: MarkedDict, values: dict[str, Any], errors: _Errors) -> 
 
 
 def _field_record(
-    name: str, pos: Position | None, rule_id: str, errors: _Errors, what: str = "field"
+    name: str, pos: Position | None, rule_id: str, errors: ProblemList, what: str = "field"
 ) -> str | None:
     spec = resolve(name)
     if spec is None:
         from netsentry.fields import FIELDS
 
-        errors.add(pos, rule_id, f"unknown {what} '{name}'{_suggest(name, FIELDS)}")
+        errors.add(pos, rule_id, f"unknown {what} '{name}'{suggest(name, FIELDS)}")
         return None
     return spec.record
 
 
-def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
+def _check_kind(rule: Rule, item: MarkedDict, errors: ProblemList) -> None:
     records: dict[str, str] = {}  # record type -> a field that needs it
 
     def need(name: str, key: str, where: Position | None = None) -> None:
@@ -429,14 +420,14 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
                 errors.add(
                     position_of(item, "transforms", value=True),
                     rule.id,
-                    f"unknown transform '{name}'{_suggest(name, TRANSFORMS)}",
+                    f"unknown transform '{name}'{suggest(name, TRANSFORMS)}",
                 )
     if isinstance(rule, ThresholdRule):
         if rule.track not in TRACKS:
             errors.add(
                 position_of(item, "track", value=True),
                 rule.id,
-                f"unknown track '{rule.track}'{_suggest(rule.track, TRACKS)}",
+                f"unknown track '{rule.track}'{suggest(rule.track, TRACKS)}",
             )
         if rule.count < 1:
             errors.add(position_of(item, "count", value=True), rule.id, "count must be at least 1")
@@ -455,7 +446,7 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
                 errors.add(
                     position_of(item, "record", value=True),
                     rule.id,
-                    f"unknown record type '{rule.record}'{_suggest(rule.record, RECORD_TYPES)}",
+                    f"unknown record type '{rule.record}'{suggest(rule.record, RECORD_TYPES)}",
                 )
             else:
                 records.setdefault(rule.record, "record")
@@ -482,7 +473,7 @@ def _check_kind(rule: Rule, item: MarkedDict, errors: _Errors) -> None:
         errors.add(item.pos, rule.id, f"fields come from different record types: {listed}")
 
 
-def _check_dga(rule: DgaRule, item: MarkedDict, errors: _Errors, need: Any) -> None:
+def _check_dga(rule: DgaRule, item: MarkedDict, errors: ProblemList, need: Any) -> None:
     """A dga rule scores one name field, at a threshold between 0 and 1."""
     spec = resolve(rule.field)
     if spec is None:
@@ -503,7 +494,7 @@ def _check_dga(rule: DgaRule, item: MarkedDict, errors: _Errors, need: Any) -> N
         )
 
 
-def _conditions(raw: Any, pos: Position | None, rule_id: str | None, errors: _Errors) -> Any:
+def _conditions(raw: Any, pos: Position | None, rule_id: str | None, errors: ProblemList) -> Any:
     if not isinstance(raw, MarkedDict):
         errors.add(pos, rule_id, "'where' must be a mapping of field: value or field: {op: value}")
         return _INVALID
@@ -524,10 +515,10 @@ def _conditions(raw: Any, pos: Position | None, rule_id: str | None, errors: _Er
 
 
 def _condition(
-    name: str, op: str, value: Any, pos: Position | None, rule_id: str | None, errors: _Errors
+    name: str, op: str, value: Any, pos: Position | None, rule_id: str | None, errors: ProblemList
 ) -> Condition | None:
     if op not in OPERATORS:
-        errors.add(pos, rule_id, f"unknown operator '{op}' for '{name}'{_suggest(op, OPERATORS)}")
+        errors.add(pos, rule_id, f"unknown operator '{op}' for '{name}'{suggest(op, OPERATORS)}")
         return None
     if op in ("in", "not_in", "cidr", "not_cidr"):
         value = [value] if not isinstance(value, list) else list(value)
@@ -556,7 +547,7 @@ def _condition(
     return Condition(name, op, value, pos)
 
 
-def _allowlist(raw: Any, pos: Position | None, rule_id: str | None, errors: _Errors) -> Any:
+def _allowlist(raw: Any, pos: Position | None, rule_id: str | None, errors: ProblemList) -> Any:
     if not isinstance(raw, MarkedDict):
         errors.add(pos, rule_id, "'allowlist' must be a mapping with 'cidrs' and/or 'domains'")
         return _INVALID
@@ -579,12 +570,12 @@ def _allowlist(raw: Any, pos: Position | None, rule_id: str | None, errors: _Err
             errors.add(
                 kpos,
                 rule_id,
-                f"allowlist: unknown key '{key}'{_suggest(key, ('cidrs', 'domains'))}",
+                f"allowlist: unknown key '{key}'{suggest(key, ('cidrs', 'domains'))}",
             )
     return Allowlist(tuple(cidrs), tuple(domains))
 
 
-def _examples(raw: Any, pos: Position | None, rule_id: str | None, errors: _Errors) -> Any:
+def _examples(raw: Any, pos: Position | None, rule_id: str | None, errors: ProblemList) -> Any:
     if not isinstance(raw, MarkedDict):
         errors.add(
             pos, rule_id, "'examples' must be a mapping with 'match' and/or 'no_match' lists"
@@ -596,7 +587,7 @@ def _examples(raw: Any, pos: Position | None, rule_id: str | None, errors: _Erro
             errors.add(
                 raw.key_pos[key],
                 rule_id,
-                f"examples: unknown key '{key}'{_suggest(key, ('match', 'no_match'))}",
+                f"examples: unknown key '{key}'{suggest(key, ('match', 'no_match'))}",
             )
             continue
         if not isinstance(value, list):

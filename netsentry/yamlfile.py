@@ -8,6 +8,8 @@ containers also carry those positions (1-based line and column).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,27 @@ def position_of(
             return container.item_pos[key]
         return container.pos
     return None
+
+
+class ProblemList:
+    """Collects ``path:line:col: <noun> 'name': message`` lines, to report all at once.
+
+    Rule files and feed files are validated the same way (every problem listed, like a
+    compiler); ``noun`` names what the file holds ("rule", "feed").
+    """
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+        self.items: list[str] = []
+
+    def add(self, pos: Position | None, name: str | None, message: str) -> None:
+        """Record one problem, at ``pos`` when known, about the entry ``name`` when known."""
+        where = f"{pos}: " if pos is not None else ""
+        who = f"{self.noun} '{name}': " if name else ""
+        self.items.append(f"{where}{who}{message}")
+
+
+def suggest(word: str, vocabulary: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest word of ``vocabulary``, or ''."""
+    close = difflib.get_close_matches(word, list(vocabulary), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
