@@ -14,7 +14,6 @@ documentation (declare once, as for rules).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 from collections.abc import Sequence
@@ -27,7 +26,8 @@ from urllib.parse import urlsplit
 from netsentry.config import user_feeds_path
 from netsentry.errors import UsageError
 from netsentry.feedformats import FEED_FORMATS, FormatOptions
-from netsentry.intel import KINDS, normalize_domain
+from netsentry.intel import KINDS
+from netsentry.ruleload import parse_allowlist
 from netsentry.rules import CATEGORIES, SEVERITIES, doc
 from netsentry.yamlfile import (
     MarkedDict,
@@ -241,30 +241,10 @@ def _top(data: MarkedDict, config: FeedConfig, errors: ProblemList) -> None:
     if "allowlist" in data:
         raw = data["allowlist"]
         pos = position_of(data, "allowlist", value=True)
-        if not isinstance(raw, MarkedDict):
-            errors.add(pos, None, "'allowlist' must be a mapping with 'cidrs' and/or 'domains'")
-            return
-        cidrs: list[str] = []
-        domains: list[str] = []
-        for key, value in raw.items():
-            kpos = raw.key_pos[key]
-            items = value if isinstance(value, list) else [value]
-            if key == "cidrs":
-                for block in items:
-                    try:
-                        cidrs.append(str(ipaddress.ip_network(str(block), strict=False)))
-                    except ValueError:
-                        errors.add(kpos, None, f"allowlist: invalid CIDR {block!r}")
-            elif key == "domains":
-                domains.extend(normalize_domain(str(d)) for d in items)
-            else:
-                errors.add(
-                    kpos,
-                    None,
-                    f"allowlist: unknown key '{key}'{suggest(key, ('cidrs', 'domains'))}",
-                )
-        config.allow_cidrs += tuple(cidrs)
-        config.allow_domains += tuple(domains)
+        allow = parse_allowlist(raw, pos, None, errors)
+        if allow is not None:
+            config.allow_cidrs += allow.cidrs
+            config.allow_domains += allow.domains
 
 
 _INVALID = object()

@@ -548,9 +548,21 @@ def _condition(
 
 
 def _allowlist(raw: Any, pos: Position | None, rule_id: str | None, errors: ProblemList) -> Any:
+    allow = parse_allowlist(raw, pos, rule_id, errors)
+    return _INVALID if allow is None else allow
+
+
+def parse_allowlist(
+    raw: Any, pos: Position | None, name: str | None, errors: ProblemList
+) -> Allowlist | None:
+    """An ``allowlist: {cidrs: [...], domains: [...]}`` mapping (rules and feeds.yaml).
+
+    Problems go to ``errors`` (under ``name``); None when ``raw`` is not a mapping.
+    """
+    rule_id = name
     if not isinstance(raw, MarkedDict):
         errors.add(pos, rule_id, "'allowlist' must be a mapping with 'cidrs' and/or 'domains'")
-        return _INVALID
+        return None
     cidrs: list[str] = []
     domains: list[str] = []
     for key, value in raw.items():
