@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := netsentry/data/demo.pcap
 
-.PHONY: venv demo test lint typecheck unit rules-test bench screenshots bench-dga train-dga eval-dga clean
+.PHONY: venv native demo test lint typecheck unit unit-native rules-test bench screenshots bench-dga train-dga eval-dga clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -17,6 +17,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The native build (setup.py): the per-packet modules compiled with mypyc, installed
+# (not editable) into its own environment, so the sources here stay plain Python.
+NATIVE_VENV := .venv-native
+NATIVE_STAMP := $(NATIVE_VENV)/.installed
+NATIVE_SRC := $(shell find netsentry -name '*.py') setup.py pyproject.toml
+
+$(NATIVE_STAMP): $(NATIVE_SRC)
+	rm -rf build $(NATIVE_VENV)
+	$(PYTHON) -m venv $(NATIVE_VENV)
+	$(NATIVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NATIVE_VENV)/bin/python -m pip install --quiet setuptools wheel
+	$(NATIVE_VENV)/bin/python -m pip install --quiet '.[dev]'
+	# mypyc type-checks what it compiles, so it runs with the dependencies (and their
+	# stubs) installed: a second install, compiled, over the plain one.
+	NETSENTRY_COMPILE=1 $(NATIVE_VENV)/bin/python -m pip install --quiet --no-build-isolation \
+		--no-deps --force-reinstall .
+	rm -rf build
+	touch $(NATIVE_STAMP)
+
+native: $(NATIVE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/netsentry analyze -f table $(DEMO)
@@ -30,12 +51,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The same tests against the native build (run from tests/, so that `import netsentry`
+# finds the installed, compiled package rather than these sources).
+unit-native: $(NATIVE_STAMP)
+	cd tests && NETSENTRY_EXPECT_NATIVE=1 ../$(NATIVE_VENV)/bin/pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+
 rules-test: $(STAMP)
 	$(BIN)/netsentry rules test
 
-test: lint typecheck rules-test unit
+test: lint typecheck rules-test unit unit-native
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 # The README's PNGs of the terminal and HTML reports (needs Debian's chromium).
@@ -55,4 +81,4 @@ bench-dga: $(STAMP)
 	$(BIN)/python bench/dga_bench.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NATIVE_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

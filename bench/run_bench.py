@@ -225,6 +225,7 @@ class Approach:
     options: tuple[str, ...] = ()
     count_findings: bool = False  # write the EVE output to a file and count its findings
     intel: bool = False  # analyze with the 1M-indicator feed cache made by intel_bench.py
+    native: bool = False  # run the native build (`make native`: .venv-native) instead
 
     @property
     def is_analyze(self) -> bool:
@@ -257,7 +258,12 @@ APPROACHES: tuple[Approach, ...] = (
         "i", "analyze: default + ET Open", "analyze",
         ("-f", "eve", "--suricata-rules", ET_OPEN, "-q"), count_findings=True,
     ),
+    Approach(
+        "j", "g, native build (mypyc)", "analyze", ("-f", "eve"),
+        count_findings=True, native=True,
+    ),
 )  # fmt: skip
+NATIVE_SCRIPT = REPO_ROOT / ".venv-native" / "bin" / "netsentry"  # made by `make native`
 INTEL_DIR = BENCH_DIR / "data" / "intel-1m"  # bench/intel_bench.py writes the feed cache here
 FLOOD_KEY = "flood"
 
@@ -531,9 +537,11 @@ def analyze_cmd(
         elif opt == ET_OPEN:
             opt = str(_et_open_dir[0])
         options.append(opt)
+    # The native build's own entry script: `python -m` from the repository root would
+    # import these plain sources (the working directory comes first on sys.path).
+    program = [str(NATIVE_SCRIPT)] if approach.native else [sys.executable, "-m", "netsentry"]
     return [
-        sys.executable, "-m", "netsentry", "analyze", str(capture),
-        *options, "-o", output, "--no-progress",
+        *program, "analyze", str(capture), *options, "-o", output, "--no-progress",
     ]  # fmt: skip
 
 
@@ -618,10 +626,13 @@ def intel_env(approach: Approach, work: Path) -> dict[str, str]:
         base = work / "no-intel"
         (base / "config").mkdir(parents=True, exist_ok=True)
         (base / "config" / "feeds.yaml").write_text("include_defaults: false\n", encoding="utf-8")
-    return {
+    env = {
         "NETSENTRY_CACHE_DIR": str(base / "cache"),
         "NETSENTRY_CONFIG_DIR": str(base / "config"),
     }
+    if approach.native:  # not the sources' directory, which would shadow the native build
+        env["PYTHONPATH"] = ""
+    return env
 
 
 def ensure_intel(capture: Path) -> None:
@@ -895,6 +906,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return write_packet_rules(args.write_packet_rules)
 
     approaches = select_approaches(args.only)
+    if any(a.native for a in approaches) and not NATIVE_SCRIPT.exists():
+        print(f"warning: {NATIVE_SCRIPT} not found (run `make native`); skipping the native rows",
+              file=sys.stderr)  # fmt: skip
+        approaches = [a for a in approaches if not a.native]
     data_dir: Path = args.data_dir.resolve()
     shared: Path = args.shared.resolve()
     _et_open_dir[0] = shared / ET_OPEN_REL

@@ -90,18 +90,18 @@ class Decoder:
             0: self._null,
             1: self._ether,
             9: self._ppp,
-            12: self._raw,
-            14: self._raw,
+            12: self._by_version,
+            14: self._by_version,
             50: self._ppp,
-            101: self._raw,
+            101: self._by_version,
             104: self._chdlc,
             105: self._wlan,
             108: self._null,
             113: self._sll,
             127: self._radiotap,
             226: self._ipnet,
-            228: self._raw,
-            229: self._raw,
+            228: self._by_version,
+            229: self._by_version,
             239: self._nflog,
             242: self._ipoib,
             258: self._pktap,
@@ -192,7 +192,6 @@ class Decoder:
         else:
             self._bad(pkt, f"raw ip: unknown IP version {version}")
 
-    _raw = _by_version
 
     def _null(self, pkt: Packet, data: bytes, off: int, depth: int) -> None:
         # BSD loopback: a 4-byte address family in the writer's byte order (NULL)

@@ -478,6 +478,7 @@ class _ThresholdState:
         elif self.distinct is not None:
             seen = cast("dict[Any, int]", entry)  # distinct value -> last seen, oldest first
             addr = self.distinct_addr
+            value: Any
             if addr == 1:  # packed addresses: no text string per distinct source
                 value = ctx.src or None
             elif addr == 2:

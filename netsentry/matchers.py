@@ -224,9 +224,9 @@ def _hs_fingerprint() -> str:
     between machines (a network home directory) never hands one a foreign database
     (Hyperscan's loader would refuse most, but not a slower one for a lesser CPU).
     """
-    probe = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    probe: Any = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     probe.compile(expressions=[b"netsentry"], ids=[0], elements=1, flags=[0])
-    info: Any = probe.info()  # bytes, though the stubs say str
+    info = probe.info()  # bytes, though the stubs say str (probe is Any for that)
     cpu_flags = ""
     with (
         contextlib.suppress(OSError),

@@ -200,6 +200,7 @@ def test_analyze_without_paths_is_a_usage_error() -> None:
         analyze([])
 
 
+@pytest.mark.interpreted_only("wraps engine.open_capture")
 def test_unreadable_second_file_raises_before_any_analysis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -116,6 +116,7 @@ def test_damaged_file_is_a_miss_and_is_rewritten(name: str, damage: Any) -> None
 
 
 @needs_hyperscan
+@pytest.mark.interpreted_only("counts calls of matchers._compile")
 def test_database_hyperscan_refuses_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose digest is right but whose content Hyperscan refuses (another version,
     another CPU) is dropped and recompiled."""

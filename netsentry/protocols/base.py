@@ -12,6 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+try:  # read by the native build (mypyc) only; the package does not depend on it
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - mypy_extensions ships with mypy
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]
+        return lambda cls: cls
+
+
 TO_SERVER = 0
 """Direction of data sent by the flow's initiator (the client)."""
 TO_CLIENT = 1
@@ -50,6 +58,8 @@ class Limits:
     max_records: int = 1024  # records (e.g. DNS answers, RCPT TO) kept per message
 
 
+# Subclassable from plain Python (tests, plug-in decoders) also when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StreamParser:
     """Base class for decoders of TCP (or other ordered-stream) protocols.
 

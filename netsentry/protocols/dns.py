@@ -49,7 +49,7 @@ from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, Str
 
 PROTO = "dns"
 
-PORTS = frozenset({53, 5353, 5355})
+PORTS: frozenset[int] = frozenset({53, 5353, 5355})
 """Ports on which the flow layer hands UDP payloads and TCP streams to this decoder."""
 
 MAX_POINTERS = 128  # compression pointers followed per name

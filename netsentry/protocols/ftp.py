@@ -34,7 +34,7 @@ from typing import Any
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, StreamParser, anomaly
 from netsentry.protocols.lines import TEXT_MAX, LineSplitter, auth_event, text
 
-PORTS = frozenset({21})
+PORTS: frozenset[int] = frozenset({21})
 
 MAX_REPLY_LINES = 64
 """Reply lines kept per command (a long ``211-``/``214-`` listing is cut there)."""

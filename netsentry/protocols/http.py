@@ -80,7 +80,7 @@ from netsentry.protocols.httpbody import (
 )
 from netsentry.protocols.httphead import HeadProgress, has_status_line, parse_response_head
 
-PORTS = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
+PORTS: frozenset[int] = frozenset({80, 8080, 8000, 8008, 8888, 3128, 81, 591})
 MAX_WAITING = 64  # requests kept waiting for their response (pipelining depth)
 MAX_HEAD_ATTEMPTS = 64  # parses of one response head that may find no end
 MAX_CODING_LAYERS = 3  # content codings undone (Suricata's decompress-layer-limit)

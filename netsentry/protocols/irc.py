@@ -36,7 +36,7 @@ from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, Str
 
 PROTO = "irc"
 
-PORTS = frozenset({6665, 6666, 6667, 6668, 6669, 6697, 7000})
+PORTS: frozenset[int] = frozenset({6665, 6666, 6667, 6668, 6669, 6697, 7000})
 """Well-known IRC ports; :func:`probe` finds IRC on any other port."""
 
 CHANNEL_PREFIXES = "#&+!"

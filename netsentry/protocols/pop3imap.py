@@ -33,8 +33,8 @@ from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, Str
 from netsentry.protocols.lines import LineSplitter, auth_event, text
 from netsentry.protocols.mail import SaslExchange
 
-POP3_PORTS = frozenset({110})
-IMAP_PORTS = frozenset({143})
+POP3_PORTS: frozenset[int] = frozenset({110})
+IMAP_PORTS: frozenset[int] = frozenset({143})
 
 LITERAL_KEEP = 1024
 """Bytes of an IMAP client literal kept (LOGIN/AUTHENTICATE arguments); the rest is skipped."""

@@ -40,7 +40,7 @@ from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, Str
 from netsentry.protocols.lines import LineSplitter, auth_event, text
 from netsentry.protocols.mail import SaslExchange
 
-PORTS = frozenset({25, 587, 2525})
+PORTS: frozenset[int] = frozenset({25, 587, 2525})
 
 _BANNER_WORDS = (b"SMTP", b"POSTFIX", b"SENDMAIL", b"EXIM", b"QMAIL")
 

@@ -40,7 +40,7 @@ from typing import Any
 from netsentry.protocols.base import TO_SERVER, AppEvent, Limits, StreamParser, anomaly
 from netsentry.protocols.lines import LineSplitter, auth_event, text
 
-PORTS = frozenset({22, 2222})
+PORTS: frozenset[int] = frozenset({22, 2222})
 
 SHORT_SESSION_BYTES = 5 * 1024
 """Encrypted bytes per direction below which a closed session counts as short."""

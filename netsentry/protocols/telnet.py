@@ -41,7 +41,7 @@ from collections import Counter
 from netsentry.protocols.base import TO_CLIENT, TO_SERVER, AppEvent, Limits, StreamParser, anomaly
 from netsentry.protocols.lines import LineSplitter, auth_event, text
 
-PORTS = frozenset({23, 2323})
+PORTS: frozenset[int] = frozenset({23, 2323})
 
 IAC, SB, SE = 0xFF, 0xFA, 0xF0
 _OPTION_VERBS = range(0xFB, 0xFF)  # WILL, WONT, DO, DONT: followed by one option byte

@@ -75,7 +75,7 @@ from netsentry.protocols.fingerprints import (
 )
 from netsentry.protocols.x509 import X509Error, parse_certificate
 
-PORTS = frozenset({443, 465, 993, 995, 8443, 636, 989, 990, 992, 994, 5061, 853})
+PORTS: frozenset[int] = frozenset({443, 465, 993, 995, 8443, 636, 989, 990, 992, 994, 5061, 853})
 """TCP ports where TLS is expected from the first byte (HTTPS, SMTPS, IMAPS, POP3S, ...)."""
 
 # Record content types (RFC 8446 §5.1; heartbeat from RFC 6520).
