@@ -720,6 +720,7 @@ def table_rows(results: list[Result]) -> list[list[str]]:
             fmt_secs(r.startup_seconds),
             fmt_int(r.packets_per_s_excl_startup),
             fmt_ratio(r.x_dpkt_full_excl_startup),
+            "-" if r.mb_per_s_excl_startup is None else f"{r.mb_per_s_excl_startup:.1f}",
             f"{r.peak_rss_mb:.1f}",
         ]
         for r in results
@@ -736,7 +737,8 @@ HEADERS = [
     "start-up s",
     "packets/s\n(excl. start-up)",
     f"{TIMES} dpkt\nfull parse",
-    "peak RSS MB",
+    "MB/s\n(excl. start-up)",
+    "peak RSS MB\n(largest process)",
 ]
 
 
