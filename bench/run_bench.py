@@ -249,7 +249,10 @@ APPROACHES: tuple[Approach, ...] = (
         "f", "analyze: packet rules", "analyze",
         ("--rules", PACKET_RULES, "--decoders", "none", "-f", "eve"),
     ),
-    Approach("g", "analyze: default rules", "analyze", ("-f", "eve"), count_findings=True),
+    Approach(
+        "g", "analyze: default rules, --jobs 1", "analyze", ("-f", "eve", "--jobs", "1"),
+        count_findings=True,
+    ),
     Approach(
         "h", "analyze: default rules + 1M intel", "analyze", ("-f", "eve"),
         count_findings=True, intel=True,
@@ -259,7 +262,14 @@ APPROACHES: tuple[Approach, ...] = (
         ("-f", "eve", "--suricata-rules", ET_OPEN, "-q"), count_findings=True,
     ),
     Approach(
-        "j", "g, native build (mypyc)", "analyze", ("-f", "eve"),
+        "j", "g, native build (mypyc)", "analyze", ("-f", "eve", "--jobs", "1"),
+        count_findings=True, native=True,
+    ),
+    Approach(
+        "k", "g with --jobs 2", "analyze", ("-f", "eve", "--jobs", "2"), count_findings=True,
+    ),
+    Approach(
+        "l", "j with --jobs 2 (native)", "analyze", ("-f", "eve", "--jobs", "2"),
         count_findings=True, native=True,
     ),
 )  # fmt: skip
