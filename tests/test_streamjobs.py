@@ -201,7 +201,8 @@ def _generated() -> list[tuple[float, bytes]]:
     # dga-host-names counts 10 distinct per client and fires once. The UDP flows time out
     # (120 s) in the middle of the capture.
     for i, name in enumerate(_dga_names(12)):
-        frame = ether(ipv4(udp(30000 + i, 53, _dns_query(i, name)), src="10.9.2.2", dst="10.9.0.53"))
+        query = udp(30000 + i, 53, _dns_query(i, name))
+        frame = ether(ipv4(query, src="10.9.2.2", dst="10.9.0.53"))
         records.append((T0 + 2 + i * 0.5, frame))
     # A SYN scan of 60 ports of one host (a packet rule: scan-tcp-ports fires once).
     for i in range(60):
@@ -290,7 +291,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "eve"])
 def test_cli_formats_and_pcap_out_are_identical(fmt: str) -> None:
     write_pcap(Path("g.pcap"), _generated())
-    outputs = {}
+    outputs: dict[str, tuple[bytes, bytes, bytes]] = {}
     for jobs in ("1", "2", "3"):
         result = _invoke(
             ["analyze", "-f", fmt, "-j", jobs, "--pcap-out", f"a{jobs}.pcap",
@@ -298,11 +299,10 @@ def test_cli_formats_and_pcap_out_are_identical(fmt: str) -> None:
         )
         assert result.exit_code == 1, result.output  # high findings: --fail-on high
         assert "notice" not in result.stderr
-        outputs[jobs] = (result.stdout_bytes, Path(f"a{jobs}.pcap").read_bytes())
         html = Path(f"r{jobs}.html").read_text(encoding="utf-8")
         # the HTML report says when it was written (wall clock): not part of the identity
         html = re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "", html)
-        outputs[jobs] += (html.encode(),)
+        outputs[jobs] = (result.stdout_bytes, Path(f"a{jobs}.pcap").read_bytes(), html.encode())
     assert outputs["2"] == outputs["1"]
     assert outputs["3"] == outputs["1"]
     assert len(outputs["1"][1]) > 1000  # the alerted flows' packets were written
