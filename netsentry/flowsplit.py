@@ -229,12 +229,14 @@ class Spool:
 
     def event(self, event: AppEvent, full: bool) -> None:
         """An application event: whole when a hook needs it, else what AppSummary reads."""
-        record = pack(event.record) if full else summary_fields(event)
+        if not full:  # the summary's fields only, and no flow
+            self._write("E", event.proto, summary_fields(event), event.direction)
+            return
         tx_id = event.extra.get("tx_id") if event.extra else None
         self._write(
             "E",
             event.proto,
-            record,
+            pack(event.record),
             event.direction,
             tx_id if isinstance(tx_id, int) else None,
             event.ts,
@@ -436,6 +438,9 @@ class Replay:
             if self.steps(rec[5], finding):
                 self.emit(finding)
         elif kind == "E":
+            if len(rec) == 8:  # summary fields only
+                self.on_event(AppEvent(rec[5], rec[6], rec[7]))
+                return
             _, _, _, _, _, proto, record, direction, tx_id, ts, pkt_num, ref = rec
             extra = {"tx_id": tx_id} if tx_id is not None else {}
             flow = self.view(ref) if ref is not None else None

@@ -74,7 +74,7 @@ from netsentry.summary import CaptureInfo, Summary
 AUTO_MIN_BYTES = 32 * 1024 * 1024
 """``--jobs auto``: inputs smaller than this run in one process (forking does not pay)."""
 
-PARENT_SHARE = 0.6
+PARENT_SHARE = 0.45
 """Flows owned by the parent relative to another process (it also does the per-packet work).
 
 Measured on bench/data/mixed_1m.pcap with 2 processes; NETSENTRY_PARENT_SHARE overrides
@@ -339,7 +339,8 @@ def analyze_split(
 
     The hooks are called after the pass (in the order one process calls them while it
     runs). ``full_events``: protocols whose events ``on_event`` needs whole (default:
-    all); others carry only what the application summary reads. ``notice`` hears why a
+    all); others carry only what the application summary reads (no flow, time or
+    packet number). ``notice`` hears why a
     run went back to one process (see :func:`fallback_reason`, or a worker that failed).
     """
     kwargs: dict[str, Any] = {
