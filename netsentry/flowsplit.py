@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import json.scanner
 import struct
 import zlib
 from collections import Counter
@@ -84,9 +85,15 @@ def unpack_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
-loads: Callable[[str], Any] = json.JSONDecoder(object_hook=unpack_hook).decode
-"""One spool line back as Python objects (one decoder for all lines: json.loads with a
-hook builds a new one per call)."""
+# typeshed types make_scanner's argument as the scanner class; it is the decoder (context)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder(object_hook=unpack_hook)  # type: ignore[arg-type]
+)
+
+
+def loads(line: str) -> Any:
+    """One spool line back as Python objects (the decoder's C scanner: a line is one value)."""
+    return _scan(line, 0)[0]
 
 
 # -- ownership ------------------------------------------------------------------------------
