@@ -74,7 +74,7 @@ from netsentry.summary import CaptureInfo, Summary
 AUTO_MIN_BYTES = 32 * 1024 * 1024
 """``--jobs auto``: inputs smaller than this run in one process (forking does not pay)."""
 
-PARENT_SHARE = 0.45
+PARENT_SHARE = 0.4
 """Flows owned by the parent relative to another process (it also does the per-packet work).
 
 Measured on bench/data/mixed_1m.pcap with 2 processes; NETSENTRY_PARENT_SHARE overrides
