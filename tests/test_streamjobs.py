@@ -353,3 +353,36 @@ def test_values_cross_processes_as_the_same_objects() -> None:
     assert type(back["a"][1]) is tuple and type(back["a"][0]) is bytes
     with pytest.raises(TypeError):
         pack({"x": bytearray(b"1")})
+
+
+def test_a_failed_worker_means_one_process_again_and_no_spool_is_left(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import netsentry.streamjobs as streamjobs
+
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    lines, document, _ = _run([generated], 1)
+
+    def dies(*args: Any) -> None:
+        os._exit(3)  # a worker that ends without its result (forked: sees this patch)
+
+    monkeypatch.setattr(streamjobs, "_worker", dies)
+    notices: list[str] = []
+    handle = io.StringIO()
+    plan = OutputPlan(OutputFormat.eve, eve_types=set(EVE_TYPES))
+    outputs = Outputs(plan, handle)
+    result = analyze_split(
+        [str(generated)], 2, rules=_rules(), app_report=True, notice=notices.append,
+        **outputs.hooks(),
+    )
+    outputs.write_report(result)
+    assert notices == [
+        "--jobs 2: worker 1 ended without a result (exit code 3); analyzing again in one process"
+    ]
+    again = handle.getvalue().splitlines()
+    assert again[:-1] == lines[:-1]  # the same EVE lines (the last is stats, with uptime)
+    assert list(spools.iterdir()) == []  # the spool folder was removed
