@@ -365,7 +365,7 @@ def test_a_failed_worker_means_one_process_again_and_no_spool_is_left(
     spools = tmp_path / "spools"
     spools.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    lines, document, _ = _run([generated], 1)
+    lines, _document, _ = _run([generated], 1)
 
     def dies(*args: Any) -> None:
         os._exit(3)  # a worker that ends without its result (forked: sees this patch)
