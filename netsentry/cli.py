@@ -409,7 +409,7 @@ def analyze(
             "captures analyzed at the same time (default: the number of cores). Without: the "
             "one stream is split by flow over N processes that all decode every packet "
             "(default: the number of cores for inputs of 32 MB or more, else 1); the report "
-            "then appears at the end instead of streaming. Standard input and Suricata "
+            "then appears at the end instead of streaming. Standard input, pipes and Suricata "
             "signature rules run in one process (a notice says so).",
             show_default=False,
         ),

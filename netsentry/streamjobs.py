@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import signal
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -107,6 +108,13 @@ def fallback_reason(paths: Sequence[str], rules: RuleSet | None) -> str | None:
     """Why this run cannot be split exactly (then it runs in one process), or None."""
     if "-" in paths:
         return "standard input is read once"
+    for path in paths:
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            return None  # the pass reports it, as with one process
+        if not regular:  # a pipe or device: every process would take part of its data
+            return f"{path} is not a regular file and can be read only once"
     if rules is None:
         return None
     active = [r for r in rules.rules if r.enabled]

@@ -328,6 +328,10 @@ def test_standard_input_and_signature_rules_run_in_one_process_with_a_notice() -
         result.stderr
     )
     assert fallback_reason(["-"], None) == "standard input is read once"
+    os.mkfifo("pipe")
+    assert fallback_reason(["pipe"], None) == (
+        "pipe is not a regular file and can be read only once"
+    )
     assert fallback_reason(["a.pcap"], _rules()) is None
 
 
