@@ -390,3 +390,20 @@ def test_a_failed_worker_means_one_process_again_and_no_spool_is_left(
     again = handle.getvalue().splitlines()
     assert again[:-1] == lines[:-1]  # the same EVE lines (the last is stats, with uptime)
     assert list(spools.iterdir()) == []  # the spool folder was removed
+
+
+def test_spool_lines_survive_line_separators_and_lone_surrogates(tmp_path: Path) -> None:
+    from netsentry.flowsplit import Spool
+    from netsentry.streamjobs import _ENCODING, _records
+
+    path = tmp_path / "spool.jsonl"
+    odd = "a\u2028b\x85c\rd\ne\udcff"
+    with open(path, "w", **_ENCODING) as handle:  # type: ignore[call-overload]
+        spool = Spool(handle)
+        spool.slot(7, 2)
+        spool._write("T", pack({"v": odd, "b": b"\xff"}))
+        spool._write("T", 1)
+    assert list(_records(str(path))) == [
+        [7, 2, 0, 1, "T", {"v": odd, "b": b"\xff"}],
+        [7, 2, 0, 2, "T", 1],
+    ]
