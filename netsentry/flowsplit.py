@@ -330,9 +330,14 @@ class FirstSeen:
     def __init__(self, counters: list[Counter[str]]) -> None:
         self.counters = counters
         self.known = [len(c) for c in counters]
+        self.total = sum(self.known)  # keys are never removed: a new key changes the sum
         self.first: list[dict[str, list[int]]] = [{} for _ in counters]
 
     def check(self, spool: Spool) -> None:
+        """Note the keys that appeared since the last call (called after every slot)."""
+        if sum(map(len, self.counters)) == self.total:
+            return  # nearly always: one cheap test per packet
+        self.total = sum(map(len, self.counters))
         for i, counter in enumerate(self.counters):
             if len(counter) != self.known[i]:
                 first = self.first[i]
