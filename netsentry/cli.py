@@ -50,7 +50,6 @@ from netsentry.cli_sig import (
     with_suricata_rules,
 )
 from netsentry.engine import AnalysisResult
-from netsentry.engine import analyze as run_analysis
 from netsentry.errors import CaptureError, ExitCode, NetsentryError, UsageError
 from netsentry.feedcache import load_cached_intel, load_cached_rules
 from netsentry.inputs import expand_inputs
@@ -61,6 +60,7 @@ from netsentry.report import safe_text
 from netsentry.ruleload import RuleFileError, load_rules
 from netsentry.rules import SEVERITIES, IntelRule, RuleSet
 from netsentry.sinks import EVE_TYPES
+from netsentry.streamjobs import analyze_split, auto_jobs
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 findings at or above --fail-on; 2 usage error or invalid "
@@ -405,10 +405,12 @@ def analyze(
             "-j",
             min=1,
             metavar="N",
-            help="Worker processes for --per-file (default: the number of cores; 1: one after "
-            "the other); the output is the same for any N. Without --per-file the captures are "
-            "one stream, analyzed in one process whatever N is (splitting one stream is future "
-            "work).",
+            help="Processes to use; the output is identical for any N. With --per-file: "
+            "captures analyzed at the same time (default: the number of cores). Without: the "
+            "one stream is split by flow over N processes that all decode every packet "
+            "(default: the number of cores for inputs of 32 MB or more, else 1); the report "
+            "then appears at the end instead of streaming. Standard input, pipes and Suricata "
+            "signature rules run in one process (a notice says so).",
             show_default=False,
         ),
     ] = None,
@@ -470,8 +472,11 @@ def analyze(
             stack.callback(outputs.close)
             stdin = outputs.stdin_for(pcaps, sys.stdin.buffer)
             try:
-                result = run_analysis(
+                result = analyze_split(
                     pcaps,
+                    jobs or auto_jobs(pcaps),
+                    full_events=outputs.eve.types if outputs.eve is not None else (),
+                    notice=None if quiet or not jobs else _notice,
                     stdin=stdin,
                     progress=bar.update,
                     on_open=bar.start,
@@ -509,6 +514,10 @@ def analyze(
         raise typer.Exit(int(ExitCode.PARTIAL))
     if fail_on is not None and outputs.aggregate.max_severity_rank() <= SEVERITIES[fail_on]:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _notice(text: str) -> None:
+    _stderr().print(safe_text(f"notice: {text}"), style="yellow")
 
 
 def _table_width() -> int:

@@ -19,7 +19,7 @@ from typing import Any, cast
 from netsentry.conditions import CidrSet, compile_condition, required_protocols
 from netsentry.dgadetector import DgaDetector
 from netsentry.fields import Ctx, FieldSpec, resolve
-from netsentry.findings import Finding
+from netsentry.findings import Deferred, Finding
 from netsentry.intel import IntelSet, normalize_domain
 from netsentry.matchers import (
     PatternSet,
@@ -436,7 +436,18 @@ class _ThresholdState:
                 self.fired_until.pop(key, None)
 
     def observe(self, ctx: Ctx) -> Finding | None:
-        ts = ctx.ts
+        """Count one record; the finding when the rule fires.
+
+        Three pieces, so that ``--jobs N`` can run the middle one centrally, in merged
+        order (netsentry.flowsplit): what the record contributes (needs the record),
+        the window step (cross-flow state: key, values, time only), the finding.
+        """
+        key, values = self.contribution(ctx)
+        evidence = self.step(key, values, ctx.ts)
+        return None if evidence is None else self.build(ctx, evidence)
+
+    def contribution(self, ctx: Ctx) -> tuple[Any, Any]:
+        """(key, distinct values) a record adds: values is a list, or None without any."""
         track = self.track
         key: Any
         if track == 2:
@@ -445,6 +456,22 @@ class _ThresholdState:
             key = (ctx.src, ctx.dst)
         else:
             key = self.key_of(ctx)
+        if self.distinct is None:
+            return key, None
+        addr = self.distinct_addr
+        value: Any  # declared: the native build checks a variable's type at run time
+        if addr == 1:  # packed addresses: no text string per distinct source
+            value = ctx.src or None
+        elif addr == 2:
+            value = ctx.dst or None
+        else:
+            value = self.distinct.get(ctx)
+        if value is None:
+            return key, None
+        return key, value if isinstance(value, list) else [value]
+
+    def step(self, key: Any, values: list[Any] | None, ts: int) -> dict[str, Any] | None:
+        """Advance the window of ``key`` by one record at ``ts``; the evidence if it fires."""
         keys = self.keys
         entry = keys.get(key)
         if entry is None:
@@ -477,17 +504,8 @@ class _ThresholdState:
             first = state[1][0]
         elif self.distinct is not None:
             seen = cast("dict[Any, int]", entry)  # distinct value -> last seen, oldest first
-            addr = self.distinct_addr
-            value: Any
-            if addr == 1:  # packed addresses: no text string per distinct source
-                value = ctx.src or None
-            elif addr == 2:
-                value = ctx.dst or None
-            else:
-                value = self.distinct.get(ctx)
-            if value is None:
+            if values is None:
                 return None
-            values = value if isinstance(value, list) else [value]
             for item in values:
                 seen.pop(item, None)
                 seen[item] = ts
@@ -525,6 +543,10 @@ class _ThresholdState:
                 ip_short(v) if isinstance(v, bytes) and len(v) in (4, 16) else str(v)
                 for v in list(entry)[-5:]
             ]
+        return evidence
+
+    def build(self, ctx: Ctx, evidence: dict[str, Any]) -> Finding:
+        """The finding of a record that made the rule fire."""
         finding = Finding.from_ctx(self.rule, ctx, evidence)
         flow = ctx.flow
         if self.rule.track in ("by_client", "by_server") and flow is not None:
@@ -547,6 +569,10 @@ class ThresholdDetector:
         self._signatures: dict[
             tuple[int, ...], tuple[list[_ThresholdState], list[_ThresholdState]]
         ] = {}
+        # --jobs N (netsentry.flowsplit): records other than packets are not counted
+        # here but handed to this hook (record, rule index, state, ctx), which returns a
+        # Deferred finding; the window step then runs centrally, in merged order.
+        self.defer: Callable[[str, int, _ThresholdState, Ctx], Finding] | None = None
 
     def for_packet(self, proto: int) -> list[_ThresholdState]:
         """The packet rules a packet of this IP protocol can count towards."""
@@ -589,6 +615,9 @@ class ThresholdDetector:
             states = self.for_packet(ctx.proto)
         else:
             states = self.by_record.get(record, [])
+            if self.defer is not None:
+                defer = self.defer
+                return [defer(record, i, s, ctx) for i, s in enumerate(states) if s.counts(ctx)]
         for state in states:
             if state.counts(ctx):
                 finding = state.observe(ctx)
@@ -854,4 +883,7 @@ class Detection:
             return []
         if not found:
             return found
-        return [f for f in found if not self.suppression.allows(f.rule, f)]
+        # A Deferred finding (--jobs N) is checked against allowlists once it fires.
+        return [
+            f for f in found if type(f) is Deferred or not self.suppression.allows(f.rule, f)
+        ]

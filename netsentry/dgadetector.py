@@ -61,6 +61,10 @@ class DgaDetector:
             self.by_record[state.spec.record].append(state)
         # Loaded on first use: a rule set without dga rules never reads the model.
         self._scorer = scorer
+        # --jobs N (netsentry.flowsplit): the once-per-client check is cross-flow state,
+        # so a finding is handed to this hook (record, rule index, client, registrable
+        # domain, finding) and the check runs centrally, in merged order.
+        self.defer: Callable[[str, int, Any, str, Finding], Finding] | None = None
 
     @property
     def scorer(self) -> DgaScorer:
@@ -76,7 +80,7 @@ class DgaDetector:
             return []
         event = ctx.event
         findings: list[Finding] = []
-        for state in states:
+        for index, state in enumerate(states):
             spec = state.spec
             if spec.side is not None and event is not None and event.direction != spec.side:
                 continue  # a response repeats its request's names: score each once
@@ -88,12 +92,14 @@ class DgaDetector:
             for name in value if isinstance(value, list) else [value]:
                 if not isinstance(name, str) or not name:
                     continue
-                finding = self._check(state, ctx, name)
+                finding = self._check(state, ctx, name, record, index)
                 if finding is not None:
                     findings.append(finding)
         return findings
 
-    def _check(self, state: _DgaState, ctx: Ctx, name: str) -> Finding | None:
+    def _check(
+        self, state: _DgaState, ctx: Ctx, name: str, record: str = "", index: int = 0
+    ) -> Finding | None:
         scorer = self.scorer
         score = scorer.score(name)
         if score < state.rule.score:
@@ -101,7 +107,8 @@ class DgaDetector:
         explanation = scorer.explain(name)  # only for names that fire: rare
         flow = ctx.flow
         client = flow.cli if flow is not None else ctx.src
-        if not state.first_report(client, explanation.target.registrable):
+        registrable = explanation.target.registrable
+        if self.defer is None and not state.first_report(client, registrable):
             return None
         top = sorted(explanation.contributions, key=lambda p: p[2], reverse=True)
         evidence = {
@@ -115,4 +122,7 @@ class DgaDetector:
                 for f, v, c in top[:TOP_FEATURES]
             ],
         }
-        return Finding.from_ctx(state.rule, ctx, evidence)
+        finding = Finding.from_ctx(state.rule, ctx, evidence)
+        if self.defer is not None:
+            return self.defer(record, index, client, registrable, finding)
+        return finding

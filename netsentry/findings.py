@@ -99,3 +99,14 @@ class Finding:
     def sort_key(self) -> tuple[int, int, int]:
         """Deterministic order: packet number, then time, then sid."""
         return (self.pkt_num, self.ts, self.rule.sid)
+
+
+@dataclass(slots=True)
+class Deferred(Finding):
+    """A finding whose firing a cross-flow step decides later, in merged order (``--jobs N``).
+
+    ``step`` says which step (see :mod:`netsentry.flowsplit`); until it runs, the
+    finding is neither counted nor checked against allowlists.
+    """
+
+    step: Any = None

@@ -76,11 +76,13 @@ class Flow:
         "isn",
         "key",
         "last_ts",
+        "owner",
         "pkts0",
         "pkts1",
         "probes",
         "proto",
         "seed",
+        "shipped",
         "spt",
         "srv",
         "state",
@@ -117,6 +119,10 @@ class Flow:
         self.end_reason = ""
         self.fired: set[str] | None = None  # rules that fire once per flow and did
         self.tails: list[bytes] | None = None  # last stream bytes per direction (matching)
+        # --jobs N (netsentry.flowsplit): the process that analyzes this flow's content
+        # (-1: not decided yet), and the app_proto last reported to the merger.
+        self.owner = -1
+        self.shipped = ""
 
     @property
     def community_id(self) -> str:
