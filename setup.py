@@ -39,6 +39,13 @@ NATIVE_MODULES = [
     "netsentry/detectors.py",
     "netsentry/dga.py",
     "netsentry/dgadetector.py",
+    "netsentry/communityid.py",
+    "netsentry/intelindex.py",
+    "netsentry/sig/netspec.py",
+    "netsentry/sig/buffers.py",
+    "netsentry/sig/content.py",
+    "netsentry/sig/reputation.py",
+    "netsentry/sig/detect.py",
     "netsentry/engine.py",
 ]
 
