@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from netsentry.findings import Deferred, Finding
 from netsentry.flows import Flow
+from netsentry.model import Packet
 from netsentry.protocols.base import AppEvent
 from netsentry.rules import Rule
 
@@ -165,27 +166,20 @@ def flow_end_state(flow: Flow) -> list[Any]:
 
 
 def _new_view(ref: list[Any], seed: int) -> Flow:
-    """A Flow object built from a reference (no packet): what the sinks and EVE read."""
-    view = Flow.__new__(Flow)
-    view.key = (ref[0], bytes.fromhex(ref[1]), ref[2], bytes.fromhex(ref[3]), ref[4])
-    view.proto = ref[0]
-    view.first_ts = view.last_ts = ref[5]
-    view.cli, view.cport = bytes.fromhex(ref[6]), ref[7]
-    view.srv, view.spt = bytes.fromhex(ref[8]), ref[9]
-    view.icmp_type, view.icmp_code = ref[10], ref[11]
-    view.family = ref[12]
-    view.first_num = ref[13]
-    view.pkts0 = view.pkts1 = view.bytes0 = view.bytes1 = view.flags0 = view.flags1 = 0
-    view.state = ""
-    view.seed = seed
-    view._community_id = None
-    view.app = view.streams = view.isn = view.fired = view.tails = None
-    view.app_proto = ""
+    """A Flow object built from a reference (no packet): what the sinks and EVE read.
+
+    Built through ``Flow.__init__`` from a stand-in first packet rather than
+    ``Flow.__new__`` plus attributes: the native build's Flow is a compiled class,
+    which cannot be made without its constructor.
+    """
+    first = Packet(ref[13], ref[5], 0, 0)
+    first.proto, first.family = ref[0], ref[12]
+    first.src, first.sport = bytes.fromhex(ref[6]), ref[7]
+    first.dst, first.dport = bytes.fromhex(ref[8]), ref[9]
+    first.icmp_type, first.icmp_code = ref[10], ref[11]
+    key = (ref[0], bytes.fromhex(ref[1]), ref[2], bytes.fromhex(ref[3]), ref[4])
+    view = Flow(key, first, True, seed)
     view.app_done = True
-    view.probes = 0
-    view.end_reason = ""
-    view.owner = -1
-    view.shipped = ""
     return view
 
 
