@@ -476,6 +476,8 @@ def analyze(
                     pcaps,
                     jobs or auto_jobs(pcaps),
                     full_events=outputs.eve.types if outputs.eve is not None else (),
+                    app_summary=plan.format in (OutputFormat.table, OutputFormat.json)
+                    or plan.html is not None,
                     notice=None if quiet or not jobs else _notice,
                     stdin=stdin,
                     progress=bar.update,

@@ -138,6 +138,7 @@ class Settings:
     flow_config: FlowConfig | None
     engine: str
     full_events: frozenset[str] | None  # event protocols on_event needs whole (None: all)
+    summary_events: bool  # the report reads the application summary: ship its fields
     flow_ends: bool  # an on_flow_end hook reads ended flows' state
     ownership: Ownership
 
@@ -194,6 +195,7 @@ def run_share(
     first_seen = FirstSeen(counters)
     check = first_seen.check
     full = settings.full_events
+    summary_events = settings.summary_events
     flow_ends = settings.flow_ends
     wants = detection.wants if detection is not None else (lambda record: False)
     evaluate = detection.evaluate if detection is not None else None
@@ -203,7 +205,10 @@ def run_share(
 
     def events_of(flow: Flow, events: list[AppEvent], pkt: Packet | None) -> None:
         for event in events:
-            spool.event(event, full is None or event.proto in full)
+            if full is None or event.proto in full:
+                spool.event(event, True)
+            elif summary_events:
+                spool.event(event, False)
             if evaluate is not None and wants(event.proto):
                 for finding in evaluate(event.proto, Ctx(pkt, flow, event.direction, event)):
                     write_finding(finding)
@@ -340,6 +345,7 @@ def analyze_split(
     on_flow_end: Callable[[Flow], None] | None = None,
     keep_findings: bool = True,
     full_events: Iterable[str] | None = None,
+    app_summary: bool = True,
     notice: Callable[[str], None] | None = None,
     stdin: BinaryIO | None = None,
 ) -> AnalysisResult:
@@ -348,7 +354,10 @@ def analyze_split(
     The hooks are called after the pass (in the order one process calls them while it
     runs). ``full_events``: protocols whose events ``on_event`` needs whole (default:
     all); others carry only what the application summary reads (no flow, time or
-    packet number). ``notice`` hears why a
+    packet number). ``app_summary=False``: the caller does not read the result's
+    application tables (``result.app`` other than its flow and anomaly counters), so
+    other events are not shipped at all (a third of the merge on an EVE run).
+    ``notice`` hears why a
     run went back to one process (see :func:`fallback_reason`, or a worker that failed).
     """
     kwargs: dict[str, Any] = {
@@ -372,7 +381,7 @@ def analyze_split(
             notice(f"--jobs {jobs}: analyzing in one process ({reason})")
         return analyze_one_process(names, stdin=stdin, **kwargs)
     try:
-        return _split(names, jobs, kwargs, full_events)
+        return _split(names, jobs, kwargs, full_events, app_summary)
     except WorkerFailed as exc:
         if notice is not None:
             notice(f"--jobs {jobs}: {exc}; analyzing again in one process")
@@ -380,7 +389,11 @@ def analyze_split(
 
 
 def _split(
-    paths: list[str], jobs: int, kw: dict[str, Any], full_events: Iterable[str] | None
+    paths: list[str],
+    jobs: int,
+    kw: dict[str, Any],
+    full_events: Iterable[str] | None,
+    app_summary: bool = True,
 ) -> AnalysisResult:
     rules: RuleSet | None = kw["rules"]
     detection = Detection(rules, kw["intel"], kw["engine"]) if rules is not None else None
@@ -399,6 +412,7 @@ def _split(
         kw["flow_config"],
         kw["engine"],
         None if on_event is not None and full_events is None else frozenset(full_events or ()),
+        app_summary,
         on_flow_end is not None,
         Ownership(jobs, float(share_env) if share_env else PARENT_SHARE),
     )
