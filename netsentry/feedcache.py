@@ -12,6 +12,10 @@ The cache directory (:func:`netsentry.config.cache_dir`) holds:
 - ``rules/NAME.rules.body``: the last good body of each rule feed (``format:
   suricata-rules``, e.g. ET Open's tar.gz), as downloaded; ``analyze`` imports it
   with :func:`netsentry.sig.importer.load_rules_bytes`.
+- ``feeds/NAME.body``: the last good body of each indicator feed, as downloaded.
+  requests-cache stores any 200 answer, so a broken archive or an HTML error page
+  served with 200 replaces its cached response; this copy is what ``update-intel``
+  compiles instead (see :func:`_suspicious_empty` for when an empty copy is refused).
 - ``feeds.json``: per-feed status of the last run (state, reason, counts, when the
   kept copy was last confirmed), for ``update-intel --status`` and ``analyze``.
 
@@ -40,6 +44,7 @@ from netsentry.feedformats import (
     UNSUPPORTED,
     FeedFormatError,
     parse_feed,
+    unpack,
 )
 from netsentry.feeds import Feed, FeedConfig
 from netsentry.intelindex import CompiledIntel, FeedInfo, IndexBuilder, IntelIndexError
@@ -69,8 +74,8 @@ class FeedStatus:
 
     @property
     def has_copy(self) -> bool:
-        """True when a downloaded copy is in the cache."""
-        return bool(self.cache_key) and self.confirmed > 0
+        """True when a downloaded copy is in the cache (``confirmed`` is 0 without one)."""
+        return self.confirmed > 0
 
     def age(self, now: float | None = None) -> float | None:
         """Seconds since the kept copy was last confirmed (None: no copy)."""
@@ -156,7 +161,11 @@ def update_intel(
     chosen = [f for f in enabled if not names or f.name in names]
     old = read_statuses(directory)
     statuses: dict[str, FeedStatus] = {f.name: old.get(f.name, FeedStatus(f.name)) for f in enabled}
+    # When each feed's last good copy was confirmed, before this run: what its age is
+    # if this run's copy turns out unusable and the last good one is compiled instead.
+    kept_since = {name: s.confirmed for name, s in statuses.items()}
     bodies: dict[str, bytes] = {}
+    downloaded: set[str] = set()  # feeds whose body is new this run
     session, adapter = session_for(directory, enabled)
     try:
         for feed in chosen:
@@ -182,6 +191,8 @@ def update_intel(
                     continue
             if got.body is not None:
                 bodies[feed.name] = got.body
+                if got.state == "updated":
+                    downloaded.add(feed.name)
                 status.cache_key = got.cache_key or status.cache_key
                 status.size = len(got.body)
                 if got.confirmed or not status.confirmed:
@@ -198,7 +209,7 @@ def update_intel(
                     status.cache_key, status.confirmed = "", 0.0
     finally:
         session.close()  # type: ignore[no-untyped-call]
-    count = _compile(config, enabled, bodies, statuses, directory, progress)
+    count = _compile(config, enabled, bodies, statuses, directory, progress, downloaded, kept_since)
     _write_json(
         status_path(directory),
         {"version": 1, "feeds": [asdict(statuses[f.name]) for f in enabled]},
@@ -213,8 +224,14 @@ def _compile(
     statuses: dict[str, FeedStatus],
     directory: Path,
     progress: Progress | None,
+    downloaded: set[str],
+    kept_since: dict[str, float],
 ) -> int:
-    """Parse every available copy into one index; allowlists first so they can drop entries."""
+    """Parse every available copy into one index; allowlists first so they can drop entries.
+
+    A copy that cannot be used (a broken archive, or suspiciously empty) is replaced by
+    the feed's last good copy (``feeds/NAME.body``), and the status says why.
+    """
     builder = IndexBuilder(drop_bogons=config.drop_bogons)
     for block in config.allow_cidrs:
         builder.allow_network(block)
@@ -224,54 +241,142 @@ def _compile(
     for feed in ordered:
         status = statuses[feed.name]
         body = bodies.get(feed.name)
-        if body is None:
-            continue
         if feed.format in RULE_FORMATS:
-            _store_rules(feed, body, status, directory)
+            if body is not None:
+                _store_rules(feed, body, status, directory)
             continue
-        counts: Counter[str] = Counter()
+        good = good_path(feed.name, directory)
+        if body is None and not good.is_file():
+            continue
         index = (
             -1
             if feed.allowlist
             else builder.feed(FeedInfo(feed.name, feed.category, feed.severity))
         )
-        try:
-            for n, (kind, value) in enumerate(parse_feed(body, feed.format, feed.options()), 1):
-                if kind == MALFORMED:
-                    counts["malformed"] += 1
-                elif kind == UNSUPPORTED:
-                    counts["unsupported"] += 1
-                elif feed.allowlist:
-                    ok = (
-                        builder.allow_network(value)
-                        if kind == "ip"
-                        else builder.allow_domain(value, suffix=kind == "suffix")
-                        if kind in ("domain", "suffix")
-                        else False
-                    )
-                    counts["indicators" if ok else "unsupported"] += 1
-                else:
-                    result = builder.add("domain" if kind == "suffix" else kind, value, index)
-                    counts[
-                        "indicators"
-                        if result == "ok"
-                        else "dropped"
-                        if result == "dropped"
-                        else "malformed"
-                    ] += 1
-                if progress is not None and n % 50000 == 0:
-                    progress(feed.name, "parse", n, None)
-        except FeedFormatError as exc:
-            # The cached body itself is unusable (a broken archive): nothing of it is matched.
-            status.state, status.reason = "failed", str(exc)
-            status.cache_key, status.confirmed = "", 0.0
-            counts.clear()
+        counts: Counter[str] | None = None
+        problem = ""
+        if body is not None:
+            try:
+                counts = _add_feed(builder, feed, body, index, progress)
+            except FeedFormatError as exc:
+                problem = _one_line(str(exc))
+            else:
+                if good.is_file():
+                    problem = _suspicious_empty(counts, body, status.indicators)
+                if not problem and (feed.name in downloaded or not good.is_file()):
+                    good.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_binary(good) as handle:
+                        handle.write(body)
+        if counts is None or problem:
+            counts = _compile_kept(builder, feed, good, index, progress)
+            if problem and status.state != "failed":  # a failed download's reason comes first
+                status.state, status.reason = "failed", problem
+            if counts is None:  # no good copy either: nothing of this feed is matched
+                status.cache_key, status.confirmed = "", 0.0
+                counts = Counter()
+            else:
+                status.size = good.stat().st_size
+                since = kept_since.get(feed.name, 0.0)
+                status.confirmed = since or good.stat().st_mtime
         status.indicators = counts["indicators"]
         status.malformed = counts["malformed"]
         status.unsupported = counts["unsupported"]
         status.dropped = counts["dropped"]
     builder.write(index_path(directory), {"feeds": [f.name for f in feeds]})
     return builder.count
+
+
+def _compile_kept(
+    builder: IndexBuilder, feed: Feed, good: Path, index: int, progress: Progress | None
+) -> Counter[str] | None:
+    """Add the feed's last good copy; None when there is none (or it no longer parses)."""
+    try:
+        body = good.read_bytes()
+    except OSError:
+        return None
+    try:
+        return _add_feed(builder, feed, body, index, progress)
+    except FeedFormatError:
+        return None  # damaged on disk: unpack fails before any indicator is added
+
+
+def _add_feed(
+    builder: IndexBuilder, feed: Feed, body: bytes, index: int, progress: Progress | None
+) -> Counter[str]:
+    """Parse one body into the builder and count what became of its entries.
+
+    Raises FeedFormatError (a broken archive) before any indicator is added: the body
+    is unpacked before the first entry is parsed.
+    """
+    counts: Counter[str] = Counter()
+    for n, (kind, value) in enumerate(parse_feed(body, feed.format, feed.options()), 1):
+        if kind == MALFORMED:
+            counts["malformed"] += 1
+        elif kind == UNSUPPORTED:
+            counts["unsupported"] += 1
+        elif feed.allowlist:
+            ok = (
+                builder.allow_network(value)
+                if kind == "ip"
+                else builder.allow_domain(value, suffix=kind == "suffix")
+                if kind in ("domain", "suffix")
+                else False
+            )
+            counts["indicators" if ok else "unsupported"] += 1
+        else:
+            result = builder.add("domain" if kind == "suffix" else kind, value, index)
+            counts[
+                "indicators"
+                if result == "ok"
+                else "dropped"
+                if result == "dropped"
+                else "malformed"
+            ] += 1
+        if progress is not None and n % 50000 == 0:
+            progress(feed.name, "parse", n, None)
+    return counts
+
+
+def _suspicious_empty(counts: Counter[str], body: bytes, before: int) -> str:
+    """Why a new copy with no indicators is refused (empty: it is accepted).
+
+    A copy is suspicious when the last good copy had indicators and the new one has
+    none and none dropped, and it is blank or all its entries are unusable (an HTML
+    error page, a login page, a JSON error object served with 200). A copy that parses
+    cleanly to nothing (only comments or headers, an empty JSON list) or whose every
+    entry an allowlist or the bogon list drops is the feed really being empty, and is
+    accepted. Such a copy adds nothing to the index, so refusing it after parsing is
+    safe.
+    """
+    if before <= 0 or counts["indicators"] or counts["dropped"]:
+        return ""
+    malformed, unsupported = counts["malformed"], counts["unsupported"]
+    if malformed or unsupported:
+        what = ", ".join(
+            f"{n:,} {label}"
+            for n, label in (
+                (malformed, "malformed line" + "s" * (malformed != 1)),
+                (unsupported, "unsupported entr" + ("ies" if unsupported != 1 else "y")),
+            )
+            if n
+        )
+        return (
+            f"suspicious empty feed: no indicators in the new copy ({what}), "
+            f"the last good copy had {before:,}"
+        )
+    if not unpack(body).strip():
+        return f"suspicious empty feed: the new copy is empty, the last good copy had {before:,}"
+    return ""
+
+
+def _one_line(text: str) -> str:
+    """A reason fit for one table cell: whitespace runs (newlines too) become one space."""
+    return " ".join(text.split())[:300]
+
+
+def good_path(name: str, directory: Path | None = None) -> Path:
+    """Where the last good body of the indicator feed ``name`` is kept."""
+    return (directory or cache_dir()) / "feeds" / f"{name}.body"
 
 
 def rules_path(name: str, directory: Path | None = None) -> Path:

@@ -209,6 +209,25 @@ def test_analyze_warns_until_downloaded_then_matches(server: FeedServer) -> None
     assert eve(invoke(["analyze", "q.pcap", "-f", "eve", "--no-feeds"])) == []
 
 
+def test_broken_download_keeps_matching_the_last_good_copy(server: FeedServer) -> None:
+    server.routes["/doms.txt"] = Route(b"evil.example.com\n", etag='"1"')
+    path = feeds_file(server, "{name: doms, url: '{url}/doms.txt', format: list}")
+    dns_capture(Path("q.pcap"), "www.evil.example.com")
+    assert invoke(["update-intel", "--feeds", str(path)]).exit_code == 0
+
+    # 200 with a broken zip: requests-cache stores it, netsentry keeps the good copy.
+    server.routes["/doms.txt"] = Route(b"PK\x03\x04" + b"\x00" * 40, etag='"2"')
+    result = invoke(["update-intel", "--feeds", str(path), "--force"])
+    assert result.exit_code == 4, result.output
+    assert table_rows(result.stdout)["doms"] == [
+        "failed: broken zip body (File is not a zip file) (kept copy from 0 s ago)",
+        "1", "0", "0 s",
+    ]
+    result = invoke(["analyze", "q.pcap", "-f", "eve", "--feeds", str(path)])
+    assert result.exit_code == 0, result.output
+    assert [a["netsentry"]["evidence"]["feeds"] for a in eve(result)] == [["doms"]]
+
+
 # -- the corpus: what the Suricata tests expect ------------------------------------------------
 
 
