@@ -49,9 +49,16 @@ class Defragmenter:
         self.counters: Counter[str] = Counter()
         self._pending: dict[tuple[bytes, bytes, int, int], _Pending] = {}  # oldest first
         self._bytes = 0
+        # The datagram of the last fragment added: --pcap-out's second pass (pcapout.py)
+        # ties each fragment frame to the datagram it helped reassemble through it.
+        self.last_key: tuple[bytes, bytes, int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def holds(self, key: tuple[bytes, bytes, int, int]) -> bool:
+        """True while the datagram ``key`` is incomplete and still buffered."""
+        return key in self._pending
 
     @property
     def buffered_bytes(self) -> int:
@@ -68,6 +75,7 @@ class Defragmenter:
         data: bytes,
     ) -> tuple[int, bytes] | None:
         """Add one fragment (payload ``data`` at byte ``offset``); return a completed datagram."""
+        self.last_key = key
         self._expire(ts)
         if offset + len(data) > MAX_DATAGRAM:
             self.counters["oversize"] += 1

@@ -15,8 +15,15 @@ that file.
 
 Output format: classic pcap with nanosecond timestamps when every frame has the
 same link type (what most tools read), pcapng otherwise (one interface per link
-type). An IP datagram reassembled from fragments is represented by the frame that
-completed it, as the flow table counted it.
+type).
+
+An IP datagram reassembled from fragments belongs to its flow with every fragment:
+all of them are written, in capture order, although the flow table counted the
+datagram once (as the frame that completed it). Which flow a fragment belongs to is
+known only when its datagram completes, so :class:`_InOrder` holds fragment frames,
+and the flow's frames captured after them, until then; a datagram that can no longer
+complete (timed out, evicted, input ended) releases its fragments unwritten. What is
+held is bounded by the reassembly limits (60 s of capture time, 4096 datagrams).
 """
 
 from __future__ import annotations
@@ -24,13 +31,19 @@ from __future__ import annotations
 import io
 import os
 import struct
+from collections import deque
 from collections.abc import Collection, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import BinaryIO
 
+from netsentry.capture import Frame
 from netsentry.decode import Decoder
 from netsentry.engine import merged_frames, open_all
 from netsentry.flows import FlowConfig, FlowKey, FlowTable
+from netsentry.fragments import Defragmenter
+
+FragmentKey = tuple[bytes, bytes, int, int]
 
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
@@ -106,6 +119,80 @@ class PcapngWriter:
         self._block(6, body + data + b"\x00" * _pad(len(data)))
 
 
+@dataclass(slots=True)
+class _Held:
+    """A frame waiting to be written (or dropped) in capture order."""
+
+    frame: Frame
+    key: FragmentKey | None  # the datagram of a fragment; None for a whole packet
+    keep: bool | None  # None: the fragment's datagram is not complete yet
+
+
+class _InOrder:
+    """Writes the kept frames in capture order while fragments wait for their datagram.
+
+    A whole packet of a wanted flow is written at once unless a fragment captured
+    before it is still undecided; then it queues behind it. A fragment is decided
+    when its datagram completes (kept if the datagram's flow is wanted) or can no
+    longer complete: the reassembler no longer holds it, or it is older than the
+    reassembly timeout.
+    """
+
+    def __init__(self, writer: PcapWriter | PcapngWriter, defrag: Defragmenter) -> None:
+        self.writer = writer
+        self.defrag = defrag
+        self.queue: deque[_Held] = deque()
+        self.by_key: dict[FragmentKey, list[_Held]] = {}
+        self.written = 0
+
+    def fragment(self, frame: Frame, key: FragmentKey) -> None:
+        """A fragment its datagram still waits for: held until the datagram is decided."""
+        held = _Held(frame, key, None)
+        self.queue.append(held)
+        self.by_key.setdefault(key, []).append(held)
+
+    def packet(self, frame: Frame, keep: bool, completed: FragmentKey | None) -> None:
+        """A whole packet (or the fragment that ``completed`` a datagram) of a flow."""
+        if completed is not None:
+            self._decide(completed, keep)
+        if keep:
+            if self.queue:
+                self.queue.append(_Held(frame, None, True))
+            else:
+                self._write(frame)
+        self._drain(frame[0])
+
+    def finish(self) -> None:
+        """End of input: datagrams still incomplete never will be."""
+        for key in list(self.by_key):
+            self._decide(key, False)
+        self._drain(None)
+
+    def _decide(self, key: FragmentKey, keep: bool) -> None:
+        for held in self.by_key.pop(key, ()):
+            held.keep = keep
+
+    def _drain(self, now: int | None) -> None:
+        queue = self.queue
+        while queue:
+            head = queue[0]
+            if head.keep is None:
+                assert head.key is not None
+                first = self.by_key[head.key][0].frame[0]
+                if now is not None and self.defrag.holds(head.key) and (
+                    now - first <= self.defrag.timeout_ns
+                ):
+                    return  # its datagram may still complete
+                self._decide(head.key, False)
+            queue.popleft()
+            if head.keep:
+                self._write(head.frame)
+
+    def _write(self, frame: Frame) -> None:
+        self.writer.write(*frame)
+        self.written += 1
+
+
 def extract_flows(
     paths: Sequence[str | os.PathLike[str]],
     wanted: Collection[tuple[FlowKey, int]],
@@ -124,18 +211,23 @@ def extract_flows(
     if not wanted:
         return 0
     decoder = Decoder()
+    defrag = decoder.defrag
     flows = FlowTable(flow_config)
-    written = 0
+    order = _InOrder(writer, defrag)
     with ExitStack() as stack:
         readers = open_all(paths, stack)
-        for num, (_reader, (ts, linktype, data, wirelen)) in enumerate(
-            merged_frames(readers), 1
-        ):
+        for num, (_reader, frame) in enumerate(merged_frames(readers), 1):
+            ts, linktype, data, wirelen = frame
+            defrag.last_key = None
             pkt = decoder.decode(num, ts, linktype, data, wirelen)
-            if not pkt.family or pkt.fragment:
+            fragment_of = defrag.last_key  # set when this frame was an IP fragment
+            if pkt.fragment:
+                if fragment_of is not None:
+                    order.fragment(frame, fragment_of)
+                continue
+            if not pkt.family:
                 continue
             flow, _direction = flows.lookup(pkt)
-            if (flow.key, flow.first_ts) in wanted:
-                writer.write(ts, linktype, data, wirelen)
-                written += 1
-    return written
+            order.packet(frame, (flow.key, flow.first_ts) in wanted, fragment_of)
+        order.finish()
+    return order.written
