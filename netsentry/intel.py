@@ -21,10 +21,25 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from netsentry.intelindex import CompiledIntel
+    from netsentry.intelindex import FeedInfo
+
+
+class IndicatorSource(Protocol):
+    """Indicators kept outside an IntelSet's own tables: a compiled feed index
+    (:class:`netsentry.intelindex.CompiledIntel`) or a local list's compact form
+    (:class:`netsentry.intellist.LocalList`)."""
+
+    count: int
+    feeds: list[FeedInfo]
+
+    def lookup_ip(self, packed: bytes) -> tuple[int, list[Indicator]]: ...
+
+    def lookup_exact(self, kind: str, value: str) -> list[Indicator]: ...
+
+    def lookup_domain(self, name: str) -> list[Indicator]: ...
 
 KINDS = ("ip", "domain", "url", "ja3", "sha1")
 
@@ -111,12 +126,12 @@ class IntelSet:
         self._packed_memo: dict[bytes, list[Indicator]] = {}
         self.count = 0
         self.feeds: set[str] = set()
-        self._compiled: list[CompiledIntel] = []
+        self._compiled: list[IndicatorSource] = []
 
     def __len__(self) -> int:
         return self.count
 
-    def attach(self, compiled: CompiledIntel) -> None:
+    def attach(self, compiled: IndicatorSource) -> None:
         """Answer lookups from a compiled feed index too (see :mod:`netsentry.intelindex`)."""
         self._compiled.append(compiled)
         self.count += compiled.count
@@ -272,25 +287,11 @@ def load_indicator_file(
     """A local list (one indicator per line, '#' comments; CSV takes the first column).
 
     Adds to ``into`` when given. Returns the set and the number of lines that held
-    no usable indicator.
+    no usable indicator. Plain addresses and names are kept compactly
+    (:mod:`netsentry.intellist`), the other lines through :meth:`IntelSet.add`.
     """
-    name = feed or Path(path).name
+    from netsentry.intellist import load_list  # imports this module
+
     intel = into if into is not None else IntelSet()
-    bad = 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            text = line.split("#", 1)[0].strip()
-            if not text:
-                continue
-            # CSV exports quote their fields ("1.2.3.4",...): the quotes are not the value.
-            value = text.split(",", 1)[0].split()[0].strip().strip("\"'")
-            kind = guess_kind(value)
-            if kind == "domain":
-                value = normalize_domain(value)
-            elif kind == "url":
-                value = normalize_url(value)
-            elif kind in ("ja3", "sha1"):
-                value = value.lower()
-            if kind is None or not intel.add(Indicator(value, kind, name)):
-                bad += 1
+    bad = load_list(path, feed or Path(path).name, intel)
     return intel, bad
