@@ -228,6 +228,8 @@ def extract_flows(
             if not pkt.family:
                 continue
             flow, _direction = flows.lookup(pkt)
-            order.packet(frame, (flow.key, flow.first_ts) in wanted, fragment_of)
+            keep = (flow.key, flow.first_ts) in wanted
+            if keep or fragment_of is not None or order.queue:
+                order.packet(frame, keep, fragment_of)
         order.finish()
     return order.written
