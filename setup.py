@@ -47,6 +47,11 @@ NATIVE_MODULES = [
     "netsentry/sig/reputation.py",
     "netsentry/sig/detect.py",
     "netsentry/engine.py",
+    "netsentry/eve.py",
+    "netsentry/aggregate.py",
+    "netsentry/sinks.py",
+    "netsentry/flowsplit.py",
+    "netsentry/streamjobs.py",
 ]
 
 

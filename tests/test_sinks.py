@@ -163,15 +163,16 @@ def test_csv_escapes_hostile_evidence(tmp_path: Path) -> None:
 
 
 def test_alerted_flows_are_forgotten_at_flow_end_unless_kept() -> None:
-    from types import SimpleNamespace
-    from typing import cast
-
     from netsentry.findings import Finding
     from netsentry.flows import Flow
+    from netsentry.model import Packet
     from netsentry.sinks import AlertedFlows
     from tests.test_aggregate import rule
 
-    flow = cast(Flow, SimpleNamespace(key=(6, b"a", 1, b"b", 2), first_ts=5, pkts0=3, pkts1=2))
+    first = Packet(1, 5, 60, 60)
+    first.proto, first.src, first.dst, first.sport, first.dport = 6, b"a", b"b", 1, 2
+    flow = Flow((6, b"a", 1, b"b", 2), first, True, 0)
+    flow.pkts0, flow.pkts1 = 3, 2
     found = Finding(rule(), 5, 1, b"a", b"b", 1, 2, 6, 0, flow=flow)
     for keep, left in ((False, 0), (True, 1)):
         alerted = AlertedFlows(keep=keep)
