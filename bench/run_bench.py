@@ -239,27 +239,27 @@ APPROACHES: tuple[Approach, ...] = (
     Approach("c", "netsentry capture layer", "netsentry-capture"),
     Approach(
         "d", "analyze: summary + flows", "analyze",
-        ("--no-rules", "--decoders", "none", "-f", "json"),
+        ("--no-rules", "--decoders", "none", "-f", "json", "--jobs", "1"),
     ),
     Approach(
         "e", "analyze: all decoders", "analyze",
-        ("--no-rules", "--decoders", "all", "-f", "json"),
+        ("--no-rules", "--decoders", "all", "-f", "json", "--jobs", "1"),
     ),
     Approach(
         "f", "analyze: packet rules", "analyze",
-        ("--rules", PACKET_RULES, "--decoders", "none", "-f", "eve"),
+        ("--rules", PACKET_RULES, "--decoders", "none", "-f", "eve", "--jobs", "1"),
     ),
     Approach(
         "g", "analyze: default rules, --jobs 1", "analyze", ("-f", "eve", "--jobs", "1"),
         count_findings=True,
     ),
     Approach(
-        "h", "analyze: default rules + 1M intel", "analyze", ("-f", "eve"),
+        "h", "analyze: default rules + 1M intel", "analyze", ("-f", "eve", "--jobs", "1"),
         count_findings=True, intel=True,
     ),
     Approach(
         "i", "analyze: default + ET Open", "analyze",
-        ("-f", "eve", "--suricata-rules", ET_OPEN, "-q"), count_findings=True,
+        ("-f", "eve", "--suricata-rules", ET_OPEN, "-q", "--jobs", "1"), count_findings=True,
     ),
     Approach(
         "j", "g, native build (mypyc)", "analyze", ("-f", "eve", "--jobs", "1"),
@@ -787,7 +787,7 @@ def print_table(results: list[Result], title: str) -> None:
     console = Console()
     if not console.is_terminal:
         # Piped or captured output (e.g. CI logs): don't squeeze the table into 80 columns.
-        console = Console(width=max(console.width, 160))
+        console = Console(width=max(console.width, 220))
     console.print(table)
 
 

@@ -333,6 +333,10 @@ def test_standard_input_and_signature_rules_run_in_one_process_with_a_notice() -
         "pipe is not a regular file and can be read only once"
     )
     assert fallback_reason(["a.pcap"], _rules()) is None
+    assert fallback_reason(["a.pcap"], _rules(), []) == (
+        "no application decoders run, so there is nothing to split by flow"
+    )
+    assert fallback_reason(["a.pcap"], _rules(), ["dns"]) is None
 
 
 def test_auto_jobs_splits_only_big_inputs(tmp_path: Path) -> None:
