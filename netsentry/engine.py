@@ -95,6 +95,10 @@ def _direction_of(flow: Flow, pkt: Packet) -> int:
     return -1
 
 
+def _ignore_event(event: AppEvent) -> None:
+    """Where application events go when nothing reads them."""
+
+
 def _frame_key(frame: Frame) -> int:
     return frame[0]
 
@@ -173,6 +177,7 @@ def analyze(
     on_finding: Callable[[Finding], None] | None = None,
     on_flow_end: Callable[[Flow], None] | None = None,
     keep_findings: bool = True,
+    app_summary: bool = True,
 ) -> AnalysisResult:
     """Analyze the captures at ``paths`` as one timestamp-ordered stream.
 
@@ -183,6 +188,9 @@ def analyze(
     every flow once it ended (after its last events and findings). With
     ``keep_findings=False`` the result's ``findings`` stay empty (only
     ``finding_count`` is set): reports that stream or aggregate keep memory flat.
+    With ``app_summary=False`` the result's application tables (``result.app`` but its
+    flow and anomaly counters) stay empty: a report that does not show them (EVE, CSV)
+    saves their time and their memory (bounded tables that fill up on big captures).
     """
     summary = Summary()
     decoder = Decoder()
@@ -191,7 +199,9 @@ def analyze(
     app = AppLayer(wanted)
     apps = AppSummary()
     add_event: Callable[[AppEvent], None] = apps.add
-    if on_event is not None:
+    if not app_summary:
+        add_event = _ignore_event if on_event is None else on_event
+    elif on_event is not None:
         hook = on_event
 
         def add_and_report(event: AppEvent) -> None:

@@ -384,18 +384,19 @@ def analyze_split(
         "on_flow_end": on_flow_end,
         "keep_findings": keep_findings,
     }
+    one_process = {**kwargs, "app_summary": app_summary}
     names = [os.fspath(p) for p in paths]
     reason = fallback_reason(names, rules, protocols) if jobs > 1 else None
     if jobs <= 1 or reason is not None:
         if reason is not None and notice is not None:
             notice(f"--jobs {jobs}: analyzing in one process ({reason})")
-        return analyze_one_process(names, stdin=stdin, **kwargs)
+        return analyze_one_process(names, stdin=stdin, **one_process)
     try:
         return _split(names, jobs, kwargs, full_events, app_summary)
     except WorkerFailed as exc:
         if notice is not None:
             notice(f"--jobs {jobs}: {exc}; analyzing again in one process")
-        return analyze_one_process(names, stdin=stdin, **kwargs)
+        return analyze_one_process(names, stdin=stdin, **one_process)
 
 
 def _split(
